@@ -1,0 +1,281 @@
+"""`ccs generate`: write the synthetic world, one folder per area, streaming a month at a time.
+
+DIR/
+  manifest.json                 how to reach each area (export folder or API path and token)
+  ground_truth.json             the true figures (docs/ground_truth.md)
+  ground_truth_people.parquet   area, referral id -> the real person behind it
+  norfolk/exports/*.csv         monthly CSV exports (CSV areas)
+  norfolk/directory/*.csv       the service directory export
+  tower_hamlets/system/         the API system's own store (served by `ccs serve-sources`)
+"""
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from . import taxonomy as tx
+from .dialects import DIALECTS, Dialect, Renderer, format_times, referral_state, utc_millis
+from .profiles import AREAS
+from .truth import Latent, area_truth
+from .world import DAY0, MINUTES_PER_DAY, NEVER, AreaWorld, MonthBatch, month_days
+
+GROUND_TRUTH_SCHEMA_VERSION = 1
+EXPORT_FILES = {"norfolk": "NCAN_referrals_{month}.csv", "oldham": "ocan_export_{yyyymm}.csv"}
+
+
+def api_token(seed: int, area: str) -> str:
+    return hashlib.sha256(f"ccs-demo-token:{seed}:{area}".encode()).hexdigest()[:40]
+
+
+def generate(out: Path, seed: int = 1, scale: float = 1.0, start: str = "2019-01", end: str = "2022-12",
+             areas: list[str] | None = None) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    months = np.arange(np.datetime64(start, "M"), np.datetime64(end, "M") + 1)
+    manifest = {"seed": seed, "scale": scale, "start": start, "end": end, "areas": {}}
+    truth = {"schema_version": GROUND_TRUTH_SCHEMA_VERSION, "seed": seed, "scale": scale, "start": start, "end": end,
+             "areas": {}}
+    people_schema = pa.schema([("area", pa.string()), ("referral_id", pa.string()), ("person_id", pa.string())])
+    with pq.ParquetWriter(out / "ground_truth_people.parquet", people_schema) as people_out:
+        for profile in AREAS:
+            if areas and profile.key not in areas:
+                continue
+            world = AreaWorld(profile, seed, scale, start, end)
+            dialect = DIALECTS[profile.key]
+            renderer = Renderer(world, dialect)
+            folder = out / profile.key
+            sink = CsvExports(folder / "exports", renderer) if dialect.transport == "csv" else ApiStore(
+                folder / "system", renderer)
+            open_batches: list[MonthBatch] = []
+            latent: list[Latent] = []
+            for month in months:
+                batch = world.simulate_month(month)
+                if batch is not None:
+                    open_batches.append(batch)
+                    latent.append(Latent.collect(world, [batch]))
+                    ids = renderer.rows(batch, batch.sent).column(0)
+                    people_out.write_table(pa.table({
+                        "area": pa.array([profile.key] * len(batch)), "referral_id": ids,
+                        "person_id": pa.array(np.char.add(f"{profile.key}-", batch.person.astype(str)))},
+                        schema=people_schema))
+                open_batches = sink.write_month(month, open_batches)
+            sink.close()
+            write_directory(folder, world, dialect)
+            manifest["areas"][profile.key] = {
+                "network": profile.network, "system": dialect.system, "transport": dialect.transport,
+                "dialect": dialect.key, "live_from": profile.live_from, "lsoa_vintage": dialect.lsoa_vintage,
+                **({"exports": f"{profile.key}/exports", "directory": f"{profile.key}/directory"}
+                   if dialect.transport == "csv" else
+                   {"api_path": f"/{profile.key}/api", "token": api_token(seed, profile.key)}),
+            }
+            labels = {code: dialect.issue_labels.get(code, code) for code in tx.ISSUE_CODES}
+            truth["areas"][profile.key] = area_truth(world, Latent(*[
+                np.concatenate([getattr(l, f) for l in latent]) for f in Latent.__dataclass_fields__]), labels)
+            truth["areas"][profile.key]["planned_connections"] = {
+                str(y): c for y, c in sorted(world.planned_connections.items()) if str(y) in truth["areas"][profile.key]["years"]}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (out / "ground_truth.json").write_text(json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
+    return manifest
+
+
+def event_times(batch: MonthBatch) -> list[np.ndarray]:
+    return [batch.sent, batch.responded, batch.contacted, batch.closed]
+
+
+def subset(batch: MonthBatch, mask: np.ndarray) -> MonthBatch:
+    return MonthBatch(*[getattr(batch, f)[mask] for f in MonthBatch.__dataclass_fields__])
+
+
+def still_open(batches: list[MonthBatch], end_minute: int) -> list[MonthBatch]:
+    """Referrals with an event still to come after `end_minute`."""
+    kept = []
+    for b in batches:
+        later = np.zeros(len(b), bool)
+        for t in event_times(b):
+            later |= (t >= end_minute) & (t != NEVER)
+        if later.any():
+            kept.append(subset(b, later))
+    return kept
+
+
+class CsvExports:
+    """Monthly delta exports: every referral created or changed in the month, as it stood at month end."""
+
+    def __init__(self, folder: Path, renderer: Renderer):
+        self.folder, self.renderer = folder, renderer
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write_month(self, month: np.datetime64, batches: list[MonthBatch]) -> list[MonthBatch]:
+        lo, hi = (np.array(month_days(month)) * MINUTES_PER_DAY).tolist()
+        tables = []
+        for b in batches:
+            changed = np.zeros(len(b), bool)
+            for t in event_times(b):
+                changed |= (t >= lo) & (t < hi)
+            if changed.any():
+                sub = subset(b, changed)
+                tables.append((self.renderer.rows(sub, np.full(len(sub), hi - 1)), sub))
+        if tables:
+            table = pa.concat_tables([t for t, _ in tables])
+            # Ordered as the system lists them: by last change, then referral number.
+            updated = np.concatenate([referral_state(s, np.full(len(s), hi - 1))["updated"] for _, s in tables])
+            seq = np.concatenate([s.seq for _, s in tables])
+            table = table.take(np.lexsort((seq, updated)))
+            name = EXPORT_FILES[self.renderer.d.key].format(month=str(month), yyyymm=str(month).replace("-", ""))
+            write_csv(table, self.folder / name, self.renderer.d)
+        return still_open(batches, hi)
+
+    def close(self) -> None:
+        pass
+
+
+def write_csv(table: pa.Table, path: Path, dialect: Dialect) -> None:
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(quoting_style="needed"))
+    text = buffer.getvalue()
+    if dialect.line_terminator != "\n":
+        text = text.replace(b"\n", dialect.line_terminator.encode())
+    if dialect.encoding != "utf-8":
+        text = text.decode("utf-8").encode(dialect.encoding)
+    path.write_bytes(text)
+
+
+class ApiStore:
+    """The API system's own store: every version of every referral, one row per change, ordered by
+    the time of the change (UTC milliseconds) so the server can page with a keyset cursor."""
+
+    def __init__(self, folder: Path, renderer: Renderer):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path, self.renderer = folder / "referral_versions.parquet", renderer
+        self.writer: pq.ParquetWriter | None = None
+
+    def write_month(self, month: np.datetime64, batches: list[MonthBatch]) -> list[MonthBatch]:
+        lo, hi = (np.array(month_days(month)) * MINUTES_PER_DAY).tolist()
+        parts = []
+        for b in batches:
+            times = event_times(b)
+            for k, t in enumerate(times):
+                at = (t >= lo) & (t < hi)
+                if not at.any():
+                    continue
+                sub = subset(b, at)
+                when = t[at]
+                later = [np.where((u[at] > when) & (u[at] != NEVER), u[at], NEVER) for u in times[k + 1:]]
+                next_change = np.minimum.reduce(later) if later else np.full(len(sub), NEVER)
+                table = self.renderer.rows(sub, when)
+                table = table.append_column("_updated_ms", pa.array(utc_millis(when)))
+                table = table.append_column("_next_ms", pa.array(np.where(
+                    next_change == NEVER, np.iinfo(np.int64).max, utc_millis(np.where(next_change == NEVER, 0, next_change)))))
+                table = table.append_column("_seq", pa.array(sub.seq))
+                parts.append(table)
+        if parts:
+            table = pa.concat_tables(parts)
+            table = table.take(np.lexsort((table["_seq"].to_numpy(), table["_updated_ms"].to_numpy())))
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.writer.write_table(table.cast(self.writer.schema))
+        return still_open(batches, hi)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+ORG_TYPE_LABELS = {
+    "norfolk": {"local_authority": "Local Authority", "statutory": "Statutory", "vcs": "Voluntary & Community"},
+    "oldham": {"local_authority": "LA", "statutory": "STAT", "vcs": "VCSE"},
+}
+
+
+def write_directory(folder: Path, world: AreaWorld, dialect: Dialect) -> None:
+    """The service directory as the system publishes it at the end of the span: CSV exports for the
+    CSV areas, a JSON store that `ccs serve-sources` turns into Open Referral UK feeds for API areas."""
+    r = Renderer(world, dialect)
+    geo = world.geo
+    end_minute = world.end_minute
+    day_text = lambda day: format_times(np.array([day * MINUTES_PER_DAY]), dialect)[0].as_py()
+    date_only = lambda day: str(np.datetime64(int(day), "D"))
+    rows = []
+    for s in world.services:
+        org = world.orgs[s.org]
+        issues = [dialect.issue_labels[tx.ISSUE_CODES[i]] for i in np.flatnonzero(s.issues)]
+        paused_now = any(a * MINUTES_PER_DAY <= end_minute - 1 < (b + 1) * MINUTES_PER_DAY for a, b in s.pauses)
+        rows.append({
+            "org": org, "service": s, "issues": issues,
+            "zones": [geo.zones[z] for z in np.flatnonzero(s.zones)],
+            "zone_names": [geo.zone_names[z] for z in np.flatnonzero(s.zones)],
+            "accepting": not paused_now,
+            "pauses": [(a, b) for a, b in s.pauses if a * MINUTES_PER_DAY < end_minute],
+        })
+    users = np.bincount(world.user_org[world.user_join * MINUTES_PER_DAY < end_minute], minlength=len(world.orgs))
+    if dialect.transport == "csv":
+        (folder / "directory").mkdir(parents=True, exist_ok=True)
+    if dialect.key == "norfolk":
+        types = ORG_TYPE_LABELS["norfolk"]
+        services = pa.table({
+            "Organisation": [x["org"].name for x in rows],
+            "Organisation Type": [types[x["org"].org_type] for x in rows],
+            "Organisation Role": [x["org"].role.replace("_", " ").title() for x in rows],
+            "Service": [x["service"].name for x in rows],
+            "Issues Accepted": [dialect.issue_separator.join(x["issues"]) for x in rows],
+            "Districts Covered": ["All Norfolk" if x["service"].area_wide else "; ".join(x["zone_names"]) for x in rows],
+            "Accepting Referrals": ["Yes" if x["accepting"] else "No" for x in rows],
+            "Live From": [day_text(x["service"].start_day)[:10] for x in rows],
+        })
+        orgs = pa.table({
+            "Organisation": [o.name for o in world.orgs],
+            "Organisation Type": [types[o.org_type] for o in world.orgs],
+            "Organisation Role": [o.role.replace("_", " ").title() for o in world.orgs],
+            "Joined": [day_text(o.join_day)[:10] for o in world.orgs],
+            "Registered Users": users.tolist(),
+        })
+        pauses = pa.table({
+            "Service": [x["service"].name for x in rows for _ in x["pauses"]],
+            "Paused From": [day_text(a)[:10] for x in rows for a, _ in x["pauses"]],
+            "Paused Until": [day_text(b)[:10] for x in rows for _, b in x["pauses"]],
+        })
+        for name, table in (("NCAN_services.csv", services), ("NCAN_organisations.csv", orgs),
+                            ("NCAN_intake_pauses.csv", pauses)):
+            write_csv(table, folder / "directory" / name, dialect)
+    elif dialect.key == "oldham":
+        types = ORG_TYPE_LABELS["oldham"]
+        services = pa.table({
+            "service_id": [r.service_ids[x["service"].id] for x in rows],
+            "service_name": [x["service"].name for x in rows],
+            "org_id": [r.org_ids[x["org"].id] for x in rows],
+            "need_codes": [dialect.issue_separator.join(x["issues"]) for x in rows],
+            "ward_codes": [dialect.issue_separator.join(x["zones"]) for x in rows],
+            "accepting_referrals": ["true" if x["accepting"] else "false" for x in rows],
+            "live_from": [date_only(x["service"].start_day) for x in rows],
+            "pauses": [";".join(f"{date_only(a)}/{date_only(b)}" for a, b in x["pauses"]) for x in rows],
+        })
+        orgs = pa.table({
+            "org_id": [r.org_ids[o.id] for o in world.orgs],
+            "org_name": [o.name for o in world.orgs],
+            "org_type": [types[o.org_type] for o in world.orgs],
+            "org_role": [o.role for o in world.orgs],
+            "joined": [date_only(o.join_day) for o in world.orgs],
+            "registered_users": users.tolist(),
+        })
+        write_csv(services, folder / "directory" / "ocan_services.csv", dialect)
+        write_csv(orgs, folder / "directory" / "ocan_organisations.csv", dialect)
+    else:
+        directory = {
+            "organisations": [{
+                "id": r.org_ids[o.id], "name": o.name, "org_type": o.org_type, "role": o.role,
+                "joined": date_only(o.join_day), "registered_users": int(users[o.id])} for o in world.orgs],
+            "services": [{
+                "id": r.service_ids[x["service"].id], "organisation_id": r.org_ids[x["org"].id],
+                "name": x["service"].name, "issues": x["issues"],
+                "areas": [{"code": c, "name": n} for c, n in zip(x["zones"], x["zone_names"])],
+                "live_from": date_only(x["service"].start_day), "accepting_referrals": x["accepting"],
+                "intake_pauses": [{"from": date_only(a), "to": date_only(b)} for a, b in x["pauses"]],
+            } for x in rows],
+        }
+        (folder / "system" / "directory.json").write_text(json.dumps(directory, indent=1, ensure_ascii=False) + "\n")
