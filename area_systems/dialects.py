@@ -170,29 +170,41 @@ DIALECTS = {d.key: d for d in (NORFOLK, TOWER_HAMLETS, OLDHAM, SWANSEA_NPT)}
 
 
 def fmt_ids(pattern: str, n: np.ndarray, year: np.ndarray | None = None) -> pa.Array:
-    """Format integer ids with a dialect pattern, vectorised through arrow."""
+    """Format integer ids with a dialect pattern ("NCAN-{seq}", "OCAN/{year}/{seq6}", ...)."""
     n = np.asarray(n, np.int64)
-    if pattern == "{seq}" or pattern == "{n}":
-        return pa.array(n.astype(str))
+    text = pa.array(n).cast(pa.string())
     parts = {
-        "{seq}": n.astype(str), "{n}": n.astype(str), "{n4}": np.char.zfill(n.astype(str), 4),
-        "{seq6}": np.char.zfill(n.astype(str), 6),
-        "{hex}": np.char.zfill(np.char.mod("%x", scramble(n)), 8),
-        "{year}": year.astype(str) if year is not None else None,
+        "{seq}": text, "{n}": text, "{n4}": pc.utf8_lpad(text, width=4, padding="0"),
+        "{seq6}": pc.utf8_lpad(text, width=6, padding="0"), "{hex}": hex8(scramble(n)),
+        "{year}": pa.array(year).cast(pa.string()) if year is not None else None,
     }
+    return join_pattern(pattern, lambda token: parts["{" + token + "}"])
+
+
+def join_pattern(pattern: str, value_of) -> pa.Array:
+    """Build strings from a pattern of literals and {tokens}, each token an arrow array."""
     pieces, rest = [], pattern
     while rest:
         start = rest.find("{")
         if start == -1:
-            pieces.append(rest)
+            pieces.append(pa.scalar(rest))
             break
         if start:
-            pieces.append(rest[:start])
-        end = rest.index("}", start) + 1
-        pieces.append(pa.array(parts[rest[start:end]]))
-        rest = rest[end:]
-    arrays = [p if isinstance(p, pa.Array) else pa.scalar(p) for p in pieces]
-    return pc.binary_join_element_wise(*arrays, "")
+            pieces.append(pa.scalar(rest[:start]))
+        end = rest.index("}", start)
+        pieces.append(value_of(rest[start + 1:end]))
+        rest = rest[end + 1:]
+    if len(pieces) == 1:
+        return pieces[0]
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def hex8(values: np.ndarray) -> pa.Array:
+    """Eight lowercase hex digits per value, without a Python loop."""
+    digits = np.frombuffer(b"0123456789abcdef", np.uint8)
+    v = np.asarray(values, np.uint64)
+    nibbles = np.stack([(v >> np.uint64(4 * (7 - k))) & np.uint64(15) for k in range(8)], axis=1)
+    return pa.array(np.ascontiguousarray(digits[nibbles]).view("S8").reshape(-1)).cast(pa.string())
 
 
 def scramble(n: np.ndarray) -> np.ndarray:
@@ -200,19 +212,39 @@ def scramble(n: np.ndarray) -> np.ndarray:
     return (np.asarray(n, np.uint64) * np.uint64(2654435761) + np.uint64(40503)) % np.uint64(2**32)
 
 
+# Where each strftime field sits in arrow's "YYYY-MM-DD HH:MM:SS" rendering: slicing that is ten times
+# faster than strftime, which matters at ten million referrals.
+ISO_FIELDS = {"Y": (0, 4), "m": (5, 7), "d": (8, 10), "H": (11, 13), "M": (14, 16), "S": (17, 19)}
+
+
+def strftime_fast(ts: pa.Array, fmt: str) -> pa.Array:
+    iso = ts.cast(pa.string())
+    pattern = fmt
+    for field in ISO_FIELDS:
+        pattern = pattern.replace("%" + field, "{" + field + "}")
+    return join_pattern(pattern, lambda f: pc.utf8_slice_codeunits(iso, *ISO_FIELDS[f]))
+
+
 def format_times(minutes: np.ndarray, dialect: Dialect) -> pa.Array:
-    """Local wall-clock minutes to the dialect's text; NEVER becomes empty (null)."""
+    """Local wall-clock minutes to the dialect's text; NEVER becomes empty (null). Each distinct
+    minute is formatted once (a month has far fewer working minutes than referrals)."""
+    distinct, inverse = np.unique(minutes, return_inverse=True)
+    return format_distinct_times(distinct, dialect).take(pa.array(inverse.reshape(-1)))
+
+
+def format_distinct_times(minutes: np.ndarray, dialect: Dialect) -> pa.Array:
     missing = minutes == NEVER
     seconds = np.where(missing, 0, minutes) * 60
     ts = pa.array(seconds, pa.timestamp("s"), mask=missing)
     if dialect.time_format == "utc":
-        utc = pc.assume_timezone(ts, timezone="Europe/London").cast(pa.timestamp("s", tz="UTC"))
-        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ")
+        utc = pc.assume_timezone(ts, timezone="Europe/London").cast(pa.timestamp("s"))
+        return pc.binary_join_element_wise(strftime_fast(utc, "%Y-%m-%dT%H:%M:%S"), pa.scalar("Z"), "")
     if dialect.time_format == "offset":
-        local = pc.assume_timezone(ts, timezone="Europe/London")
-        text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S%z")
-        return pc.replace_substring_regex(text, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2")
-    return pc.strftime(ts, format=dialect.time_format)
+        utc = pc.assume_timezone(ts, timezone="Europe/London").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        summer = pa.array(seconds - np.nan_to_num(utc) == 3600)
+        offset = pc.if_else(summer, pa.scalar("+01:00"), pa.scalar("+00:00"))
+        return pc.binary_join_element_wise(strftime_fast(ts, "%Y-%m-%dT%H:%M:%S"), offset, "")
+    return strftime_fast(ts, dialect.time_format)
 
 
 def utc_millis(minutes: np.ndarray) -> np.ndarray:
@@ -223,7 +255,7 @@ def utc_millis(minutes: np.ndarray) -> np.ndarray:
 
 
 def referral_state(batch: MonthBatch, at: np.ndarray) -> dict[str, np.ndarray]:
-    """What each referral's record shows at time `at` (minutes): status, its timestamps so far."""
+    """What each referral's record shows at time `at` (minutes): its status and which events it shows."""
     responded = batch.responded <= at
     contacted = batch.contacted <= at
     closed = batch.closed <= at
@@ -233,20 +265,16 @@ def referral_state(batch: MonthBatch, at: np.ndarray) -> dict[str, np.ndarray]:
         STATES.index("declined"))
     state = np.where(closed, STATES.index("closed"), np.where(
         contacted, STATES.index("contacted"), np.where(responded, response_state, STATES.index("sent"))))
-    updated = np.maximum.reduce([
-        batch.sent, np.where(responded, batch.responded, 0), np.where(contacted, batch.contacted, 0),
-        np.where(closed, batch.closed, 0)])
-    accepted = responded & (batch.response == R["accepted"])
-    declined = responded & (state == STATES.index("declined"))
-    return {
-        "state": state,
-        "updated": updated,
-        "accepted_at": np.where(accepted, batch.responded, NEVER),
-        "contacted_at": np.where(contacted, batch.contacted, NEVER),
-        "closed_at": np.where(closed, batch.closed, NEVER),
-        "decline": np.where(declined, batch.response, -1),
-        "outcome": np.where(closed, batch.outcome, -1),
-    }
+    latest = np.where(closed, 3, np.where(contacted, 2, np.where(responded, 1, 0)))  # index into event_times
+    updated = np.choose(latest, [batch.sent, batch.responded, batch.contacted, batch.closed])
+    return {"state": state, "latest": latest, "updated": updated, "responded": responded, "contacted": contacted,
+            "closed": closed, "accepted": responded & (batch.response == R["accepted"]),
+            "declined": responded & (response_state == STATES.index("declined"))}
+
+
+def dictionary(indices: np.ndarray, values: np.ndarray) -> pa.DictionaryArray:
+    """Repeated names as a dictionary column: the text is held once, each row holds a number."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(indices, np.int32)), pa.array(values, pa.string()))
 
 
 def labels(codes: np.ndarray, names: list[str], mapping: dict[str, str]) -> pa.Array:
@@ -255,13 +283,19 @@ def labels(codes: np.ndarray, names: list[str], mapping: dict[str, str]) -> pa.A
     return pa.array(table[np.where(codes < 0, len(names), codes)], pa.string())
 
 
+POSTCODE_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"), dtype=object)
+
+
 class Renderer:
-    """Turns one area's latent referrals into rows of its dialect."""
+    """Turns one area's latent referrals into rows of its dialect.
+
+    `static` renders what never changes about a referral (who, what, personal data, the text of each
+    event time) once; `rows` then shows a referral as it stood at a moment, as often as it is needed.
+    """
 
     def __init__(self, world: AreaWorld, dialect: Dialect):
         self.world, self.d = world, dialect
-        missing = [tx.ISSUE_CODES[i] for i in range(len(tx.ISSUE_CODES))
-                   if tx.ISSUE_CODES[i] in world.profile.issue_mix and tx.ISSUE_CODES[i] not in dialect.issue_labels]
+        missing = [c for c in world.profile.issue_mix if c not in dialect.issue_labels]
         assert not missing, f"{dialect.key} has no label for {missing}"
         self.issue_table = np.array([dialect.issue_labels.get(c, "") for c in tx.ISSUE_CODES] + [""], dtype=object)
         orgs, services = world.orgs, world.services
@@ -276,50 +310,70 @@ class Renderer:
                                        for n in names], dtype=object)
         self.first_ascii, self.last_ascii = fold(world.first_names), fold(world.last_names)
         self.first_initial = np.array([n[:1] for n in self.first_ascii], dtype=object)
+        users = np.arange(len(world.user_org))
+        self.user_ids = np.array(fmt_ids("U{n}", scramble(users + 7919 * (world.seed + 1)) % 900000 + 100000).to_pylist(),
+                                 dtype=object)
 
-    def rows(self, batch: MonthBatch, at: np.ndarray) -> pa.Table:
-        """The records of `batch` as they look at time `at`, in the dialect's columns."""
-        d, w = self.d, self.world
-        st = referral_state(batch, at)
+    def referral_ids(self, batch: MonthBatch) -> pa.Array:
         years = (batch.sent // MINUTES_PER_DAY).astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+        return fmt_ids(self.d.referral_id, batch.seq + 1, years)
+
+    def static(self, batch: MonthBatch) -> pa.Table:
+        d, w = self.d, self.world
         people = w.people
         person = batch.person
         first = w.first_names[people["first"][person]]
         last = w.last_names[people["last"][person]]
-        first_typed = first.copy()
-        last_typed = last.copy()
-        for names, flags, draw in ((first_typed, batch.typo_first, batch.seq), (last_typed, batch.typo_last, batch.seq)):
+        for names, flags in ((first, batch.typo_first), (last, batch.typo_last)):
             for i in np.flatnonzero(flags):
-                names[i] = typo(names[i], (draw[i] * 0.6180339887) % 1)
+                names[i] = typo(names[i], (batch.seq[i] * 0.6180339887) % 1)
+        receiver = w.service_org[batch.service]
         fields = {
-            "referral_id": fmt_ids(d.referral_id, batch.seq + 1, years),
+            "referral_id": self.referral_ids(batch),
             "sent_at": format_times(batch.sent, d),
-            "updated_at": format_times(st["updated"], d),
-            "status": labels(st["state"], STATES, d.status_labels),
-            "decline_reason": labels(st["decline"], RESPONSES, d.decline_labels),
-            "accepted_at": format_times(st["accepted_at"], d),
-            "contacted_at": format_times(st["contacted_at"], d),
-            "closed_at": format_times(st["closed_at"], d),
-            "outcome": labels(st["outcome"], tx.OUTCOMES, d.outcome_labels),
-            "referrer_org_id": pa.array(self.org_ids[batch.referrer_org]),
-            "referrer_org_name": pa.array(self.org_names[batch.referrer_org]),
-            "referrer_user": fmt_ids("U{n}", scramble(batch.referrer_user + 7919 * (w.seed + 1)) % 900000 + 100000),
-            "service_id": pa.array(self.service_ids[batch.service]),
-            "service_name": pa.array(self.service_names[batch.service]),
-            "receiver_org_id": pa.array(self.org_ids[w.service_org[batch.service]]),
-            "receiver_org_name": pa.array(self.org_names[w.service_org[batch.service]]),
+            "responded_text": format_times(batch.responded, d),
+            "contacted_text": format_times(batch.contacted, d),
+            "closed_text": format_times(batch.closed, d),
+            "decline_text": labels(np.where(np.isin(batch.response, [R[r] for r in tx.DECLINE_REASONS]), batch.response, -1),
+                                   RESPONSES, d.decline_labels),
+            "outcome_text": labels(batch.outcome, tx.OUTCOMES, d.outcome_labels),
+            "referrer_org_id": dictionary(batch.referrer_org, self.org_ids),
+            "referrer_org_name": dictionary(batch.referrer_org, self.org_names),
+            "referrer_user": dictionary(batch.referrer_user, self.user_ids),
+            "service_id": dictionary(batch.service, self.service_ids),
+            "service_name": dictionary(batch.service, self.service_names),
+            "receiver_org_id": dictionary(receiver, self.org_ids),
+            "receiver_org_name": dictionary(receiver, self.org_names),
             "issues": self._issues(batch),
             "client_id": fmt_ids(d.client_id, scramble(person * 2 + batch.registration) % 9000000 + 1000000),
-            "first_name": pa.array(first_typed, pa.string()),
-            "last_name": pa.array(last_typed, pa.string()),
+            "first_name": pa.array(first, pa.string()),
+            "last_name": pa.array(last, pa.string()),
             "dob": self._dob(person, batch.registration),
             "phone": self._phone(people["phone"][person], batch.has_phone),
             "email": self._email(person, batch.has_email),
-            "postcode": pa.array(people["postcode"][person], pa.string()),
-            "lsoa": pa.array(self.lsoa[people["piece"][person]], pa.string()),
+            "postcode": self._postcode(person),
+            "lsoa": dictionary(people["piece"][person], self.lsoa),
         }
         fields["note"] = self._notes(batch, fields)
-        return pa.table({column: fields[field] for column, field in d.columns.items()})
+        return pa.table(fields)
+
+    def rows(self, batch: MonthBatch, static: pa.Table, at: np.ndarray) -> pa.Table:
+        """The records as they stood at time `at` (minutes), in the dialect's columns."""
+        st = referral_state(batch, at)
+        null = pa.nulls(len(batch), pa.string())
+        shown = lambda mask, column: pc.if_else(pa.array(mask), static[column], null)
+        times = [static["sent_at"], static["responded_text"], static["contacted_text"], static["closed_text"]]
+        fields = {name: static[name] for name in static.column_names}
+        fields.update({
+            "updated_at": pc.choose(pa.array(st["latest"], pa.int8()), *times),
+            "status": labels(st["state"], STATES, self.d.status_labels),
+            "decline_reason": shown(st["declined"], "decline_text"),
+            "accepted_at": shown(st["accepted"], "responded_text"),
+            "contacted_at": shown(st["contacted"], "contacted_text"),
+            "closed_at": shown(st["closed"], "closed_text"),
+            "outcome": shown(st["closed"], "outcome_text"),
+        })
+        return pa.table({column: fields[field] for column, field in self.d.columns.items()})
 
     def _issues(self, batch: MonthBatch) -> pa.Array:
         codes = np.stack([batch.issue1, batch.issue2, batch.issue3], axis=1)
@@ -340,23 +394,33 @@ class Renderer:
         m = (month - year.astype("datetime64[M]")).astype(int)
         day = (dob - month.astype("datetime64[D]")).astype(int)
         swapped = np.where(entry == 1, (year.astype("datetime64[M]") + day).astype("datetime64[D]") + m, dob)
-        ts = pa.array(swapped.astype("datetime64[s]").astype(np.int64), pa.timestamp("s"), mask=entry == 2)
-        return pc.strftime(ts, format=self.d.dob_format)
+        days, inverse = np.unique(np.where(entry == 2, np.datetime64("NaT"), swapped), return_inverse=True)
+        ts = pa.array(days.astype("datetime64[s]").astype(np.int64), pa.timestamp("s"), mask=np.isnat(days))
+        return strftime_fast(ts, self.d.dob_format).take(pa.array(inverse.reshape(-1)))
 
     def _phone(self, number: np.ndarray, present: np.ndarray) -> pa.Array:
-        text = np.char.add("07700 ", number.astype(str)) if self.d.key != "tower_hamlets" else np.char.add(
-            "+447700", number.astype(str))
-        return pa.array(text.astype(object), pa.string(), mask=~present)
+        prefix = "+447700" if self.d.key == "tower_hamlets" else "07700 "
+        digits = pa.array(900000 + number.astype(np.int64), mask=~present).cast(pa.string())
+        return pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
 
     def _email(self, person: np.ndarray, present: np.ndarray) -> pa.Array:
         people = self.world.people
-        style = people["email_style"][person]
-        first = self.first_ascii[people["first"][person]]
-        last = self.last_ascii[people["last"][person]]
-        domain = np.array(["example.com", "example.org", "example.net"], dtype=object)[style % 3]
-        initial = self.first_initial[people["first"][person]]
-        local = np.where(style % 2 == 0, first + "." + last, initial + last + (style % 97).astype(str).astype(object))
-        return pa.array(local + "@" + domain, pa.string(), mask=~present)
+        style = people["email_style"][person].astype(np.int64)
+        first = pa.array(self.first_ascii[people["first"][person]], pa.string())
+        last = pa.array(self.last_ascii[people["last"][person]], pa.string())
+        initial = pa.array(self.first_initial[people["first"][person]], pa.string())
+        domain = pa.array(np.array(["example.com", "example.org", "example.net"], dtype=object)[style % 3], pa.string())
+        local = pc.if_else(pa.array(style % 2 == 0), pc.binary_join_element_wise(first, last, "."),
+                           pc.binary_join_element_wise(initial, last, pa.array(style % 97).cast(pa.string()), ""))
+        return pc.if_else(pa.array(present), pc.binary_join_element_wise(local, domain, "@"), pa.nulls(len(person), pa.string()))
+
+    def _postcode(self, person: np.ndarray) -> pa.Array:
+        people, w = self.world.people, self.world
+        unit = people["postcode_unit"][person].astype(np.int64)
+        district = pa.array(w.postcode_district_names[people["postcode_district"][person]], pa.string())
+        return pc.binary_join_element_wise(
+            district, pa.scalar(" "), pa.array(unit // 400 + 1).cast(pa.string()),
+            pa.array(POSTCODE_LETTERS[(unit % 400) // 20], pa.string()), pa.array(POSTCODE_LETTERS[unit % 20], pa.string()), "")
 
     def _notes(self, batch: MonthBatch, fields: dict) -> pa.Array:
         issue = pa.array(self.issue_table[batch.issue1], pa.string())
@@ -365,19 +429,6 @@ class Renderer:
                   "email": pc.fill_null(fields["email"], "no email given")}
         out = pa.nulls(len(batch), pa.string())
         for k, template in enumerate(NOTE_TEMPLATES):
-            if not template:
-                continue
-            pieces, rest = [], template
-            while rest:
-                start = rest.find("{")
-                if start == -1:
-                    pieces.append(pa.scalar(rest))
-                    break
-                if start:
-                    pieces.append(pa.scalar(rest[:start]))
-                end = rest.index("}", start)
-                pieces.append(values[rest[start + 1:end]])
-                rest = rest[end + 1:]
-            text = pc.binary_join_element_wise(*pieces, "")
-            out = pc.if_else(pa.array(batch.note == k), text, out)
+            if template:
+                out = pc.if_else(pa.array(batch.note == k), join_pattern(template, values.__getitem__), out)
         return out

@@ -3,15 +3,18 @@
 DIR/
   manifest.json                 how to reach each area (export folder or API path and token)
   ground_truth.json             the true figures (docs/ground_truth.md)
-  ground_truth_people.parquet   area, referral id -> the real person behind it
+  ground_truth_people/AREA.parquet  referral id -> the real person behind it
   norfolk/exports/*.csv         monthly CSV exports (CSV areas)
   norfolk/directory/*.csv       the service directory export
   tower_hamlets/system/         the API system's own store (served by `ccs serve-sources`)
 """
 
+import ctypes
 import hashlib
 import io
 import json
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from .truth import Latent, area_truth
 from .world import DAY0, MINUTES_PER_DAY, NEVER, AreaWorld, MonthBatch, month_days
 
 GROUND_TRUTH_SCHEMA_VERSION = 1
+CSV_CHUNK_ROWS = 20_000
 EXPORT_FILES = {"norfolk": "NCAN_referrals_{month}.csv", "oldham": "ocan_export_{yyyymm}.csv"}
 
 
@@ -34,73 +38,113 @@ def api_token(seed: int, area: str) -> str:
 
 
 def generate(out: Path, seed: int = 1, scale: float = 1.0, start: str = "2019-01", end: str = "2022-12",
-             areas: list[str] | None = None) -> dict:
+             areas: list[str] | None = None, workers: int = 2) -> dict:
+    """Write the world. Areas are independent (each has its own random stream), so they are built in
+    parallel processes, the biggest first; the output is the same whatever the number of workers."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    months = np.arange(np.datetime64(start, "M"), np.datetime64(end, "M") + 1)
-    manifest = {"seed": seed, "scale": scale, "start": start, "end": end, "areas": {}}
+    keys = [p.key for p in AREAS if not areas or p.key in areas]
+    jobs = [(out, key, seed, scale, start, end) for key in keys]
+    if workers > 1 and len(jobs) > 1:
+        # A fresh process per area, so a finished area's memory is given back while the others run.
+        with ProcessPoolExecutor(min(workers, len(jobs)), max_tasks_per_child=1) as pool:
+            results = list(pool.map(generate_area, *zip(*jobs)))
+    else:
+        results = [generate_area(*job) for job in jobs]
+    manifest = {"seed": seed, "scale": scale, "start": start, "end": end,
+                "areas": {key: info for key, (info, _) in zip(keys, results)}}
     truth = {"schema_version": GROUND_TRUTH_SCHEMA_VERSION, "seed": seed, "scale": scale, "start": start, "end": end,
-             "areas": {}}
-    people_schema = pa.schema([("area", pa.string()), ("referral_id", pa.string()), ("person_id", pa.string())])
-    with pq.ParquetWriter(out / "ground_truth_people.parquet", people_schema) as people_out:
-        for profile in AREAS:
-            if areas and profile.key not in areas:
-                continue
-            world = AreaWorld(profile, seed, scale, start, end)
-            dialect = DIALECTS[profile.key]
-            renderer = Renderer(world, dialect)
-            folder = out / profile.key
-            sink = CsvExports(folder / "exports", renderer) if dialect.transport == "csv" else ApiStore(
-                folder / "system", renderer)
-            open_batches: list[MonthBatch] = []
-            latent: list[Latent] = []
-            for month in months:
-                batch = world.simulate_month(month)
-                if batch is not None:
-                    open_batches.append(batch)
-                    latent.append(Latent.collect(world, [batch]))
-                    ids = renderer.rows(batch, batch.sent).column(0)
-                    people_out.write_table(pa.table({
-                        "area": pa.array([profile.key] * len(batch)), "referral_id": ids,
-                        "person_id": pa.array(np.char.add(f"{profile.key}-", batch.person.astype(str)))},
-                        schema=people_schema))
-                open_batches = sink.write_month(month, open_batches)
-            sink.close()
-            write_directory(folder, world, dialect)
-            manifest["areas"][profile.key] = {
-                "network": profile.network, "system": dialect.system, "transport": dialect.transport,
-                "dialect": dialect.key, "live_from": profile.live_from, "lsoa_vintage": dialect.lsoa_vintage,
-                **({"exports": f"{profile.key}/exports", "directory": f"{profile.key}/directory"}
-                   if dialect.transport == "csv" else
-                   {"api_path": f"/{profile.key}/api", "token": api_token(seed, profile.key)}),
-            }
-            labels = {code: dialect.issue_labels.get(code, code) for code in tx.ISSUE_CODES}
-            truth["areas"][profile.key] = area_truth(world, Latent(*[
-                np.concatenate([getattr(l, f) for l in latent]) for f in Latent.__dataclass_fields__]), labels)
-            truth["areas"][profile.key]["planned_connections"] = {
-                str(y): c for y, c in sorted(world.planned_connections.items()) if str(y) in truth["areas"][profile.key]["years"]}
+             "areas": {key: figures for key, (_, figures) in zip(keys, results)}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
     return manifest
+
+
+def generate_area(out: Path, key: str, seed: int, scale: float, start: str, end: str) -> tuple[dict, dict]:
+    """Simulate one area month by month, writing its exports or API store as it goes."""
+    profile = next(p for p in AREAS if p.key == key)
+    pa.set_memory_pool(pa.system_memory_pool())  # glibc's pool gives memory back (release_free_memory)
+    world = AreaWorld(profile, seed, scale, start, end)
+    dialect = DIALECTS[key]
+    renderer = Renderer(world, dialect)
+    folder = out / key
+    sink = CsvExports(folder / "exports", renderer) if dialect.transport == "csv" else ApiStore(folder / "system", renderer)
+    (out / "ground_truth_people").mkdir(exist_ok=True)
+    people_schema = pa.schema([("referral_id", pa.string()), ("person_id", pa.string())])
+    open_items: list[Rendered] = []
+    latent: list[Latent] = []
+    with pq.ParquetWriter(out / "ground_truth_people" / f"{key}.parquet", people_schema) as people_out:
+
+        def emit(month: np.datetime64, batch: MonthBatch | None, items: list[Rendered]) -> list[Rendered]:
+            if batch is not None:
+                items = items + [Rendered(batch, renderer.static(batch))]
+                people_out.write_table(pa.table({
+                    "referral_id": items[-1].static["referral_id"],
+                    "person_id": pa.array(batch.person).cast(pa.string())}, schema=people_schema))
+            return sink.write_month(month, items)
+
+        # Rendering and writing one month overlaps simulating the next (arrow works outside the GIL).
+        with ThreadPoolExecutor(1) as writer:
+            pending = None
+            for month in np.arange(np.datetime64(start, "M"), np.datetime64(end, "M") + 1):
+                batch = world.simulate_month(month)
+                if batch is not None:
+                    latent.append(Latent.of(world, batch))
+                if pending is not None:
+                    open_items = pending.result()
+                    release_free_memory()
+                pending = writer.submit(emit, month, batch, open_items)
+            pending.result()
+    sink.close()
+    write_directory(folder, world, dialect)
+    info = {
+        "network": profile.network, "system": dialect.system, "transport": dialect.transport,
+        "dialect": dialect.key, "live_from": profile.live_from, "lsoa_vintage": dialect.lsoa_vintage,
+        **({"exports": f"{key}/exports", "directory": f"{key}/directory"} if dialect.transport == "csv" else
+           {"api_path": f"/{key}/api", "token": api_token(seed, key)}),
+    }
+    labels = {code: dialect.issue_labels.get(code, code) for code in tx.ISSUE_CODES}
+    figures = area_truth(world, Latent.concat(latent), labels)
+    figures["planned_connections"] = {str(y): c for y, c in sorted(world.planned_connections.items())
+                                      if str(y) in figures["years"]}
+    return info, figures
+
+
+def release_free_memory() -> None:
+    """Hand freed heap back to the system: with two threads allocating, glibc otherwise keeps every
+    month's temporaries and the process grows far past what it holds."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
 
 
 def event_times(batch: MonthBatch) -> list[np.ndarray]:
     return [batch.sent, batch.responded, batch.contacted, batch.closed]
 
 
-def subset(batch: MonthBatch, mask: np.ndarray) -> MonthBatch:
-    return MonthBatch(*[getattr(batch, f)[mask] for f in MonthBatch.__dataclass_fields__])
+@dataclass
+class Rendered:
+    """Latent referrals with their static columns already rendered in the area's dialect."""
+
+    batch: MonthBatch
+    static: pa.Table
+
+    def take(self, rows: np.ndarray) -> "Rendered":
+        """The referrals at `rows` (indices or a boolean mask)."""
+        static = self.static.filter(pa.array(rows)) if rows.dtype == bool else self.static.take(rows)
+        return Rendered(self.batch.take(rows), static)
 
 
-def still_open(batches: list[MonthBatch], end_minute: int) -> list[MonthBatch]:
+def still_open(items: list[Rendered], end_minute: int) -> list[Rendered]:
     """Referrals with an event still to come after `end_minute`."""
     kept = []
-    for b in batches:
-        later = np.zeros(len(b), bool)
-        for t in event_times(b):
+    for item in items:
+        later = np.zeros(len(item.batch), bool)
+        for t in event_times(item.batch):
             later |= (t >= end_minute) & (t != NEVER)
         if later.any():
-            kept.append(subset(b, later))
+            kept.append(item.take(later))
     return kept
 
 
@@ -111,39 +155,44 @@ class CsvExports:
         self.folder, self.renderer = folder, renderer
         folder.mkdir(parents=True, exist_ok=True)
 
-    def write_month(self, month: np.datetime64, batches: list[MonthBatch]) -> list[MonthBatch]:
+    def write_month(self, month: np.datetime64, items: list[Rendered]) -> list[Rendered]:
         lo, hi = (np.array(month_days(month)) * MINUTES_PER_DAY).tolist()
-        tables = []
-        for b in batches:
-            changed = np.zeros(len(b), bool)
-            for t in event_times(b):
-                changed |= (t >= lo) & (t < hi)
-            if changed.any():
-                sub = subset(b, changed)
-                tables.append((self.renderer.rows(sub, np.full(len(sub), hi - 1)), sub))
-        if tables:
-            table = pa.concat_tables([t for t, _ in tables])
-            # Ordered as the system lists them: by last change, then referral number.
-            updated = np.concatenate([referral_state(s, np.full(len(s), hi - 1))["updated"] for _, s in tables])
-            seq = np.concatenate([s.seq for _, s in tables])
-            table = table.take(np.lexsort((seq, updated)))
+        changed = []
+        for item in items:
+            touched = np.zeros(len(item.batch), bool)
+            for t in event_times(item.batch):
+                touched |= (t >= lo) & (t < hi)
+            changed.append(np.flatnonzero(touched))
+
+        def chunks():  # in referral-number order (items are in sending order), a chunk at a time
+            for item, rows in zip(items, changed):
+                for start in range(0, len(rows), CSV_CHUNK_ROWS):
+                    sub = item.take(rows[start:start + CSV_CHUNK_ROWS])
+                    yield self.renderer.rows(sub.batch, sub.static, np.full(len(sub.batch), hi - 1))
+
+        if any(len(rows) for rows in changed):
             name = EXPORT_FILES[self.renderer.d.key].format(month=str(month), yyyymm=str(month).replace("-", ""))
-            write_csv(table, self.folder / name, self.renderer.d)
-        return still_open(batches, hi)
+            write_csv(chunks(), self.folder / name, self.renderer.d)
+        return still_open(items, hi)
 
     def close(self) -> None:
         pass
 
 
-def write_csv(table: pa.Table, path: Path, dialect: Dialect) -> None:
-    buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(quoting_style="needed"))
-    text = buffer.getvalue()
-    if dialect.line_terminator != "\n":
-        text = text.replace(b"\n", dialect.line_terminator.encode())
-    if dialect.encoding != "utf-8":
-        text = text.decode("utf-8").encode(dialect.encoding)
-    path.write_bytes(text)
+def write_csv(tables, path: Path, dialect: Dialect) -> None:
+    """Write a table, or chunks of one, in the dialect's encoding and line endings."""
+    with open(path, "wb") as f:
+        if dialect.encoding == "utf-8-sig":
+            f.write(b"\xef\xbb\xbf")
+        for k, table in enumerate([tables] if isinstance(tables, pa.Table) else tables):
+            buffer = io.BytesIO()
+            pacsv.write_csv(table, buffer, pacsv.WriteOptions(quoting_style="needed", include_header=k == 0))
+            text = buffer.getvalue()
+            if dialect.line_terminator != "\n":
+                text = text.replace(b"\n", dialect.line_terminator.encode())
+            if dialect.encoding not in ("utf-8", "utf-8-sig") and not text.isascii():
+                text = text.decode("utf-8").encode(dialect.encoding)
+            f.write(text)
 
 
 class ApiStore:
@@ -155,24 +204,24 @@ class ApiStore:
         self.path, self.renderer = folder / "referral_versions.parquet", renderer
         self.writer: pq.ParquetWriter | None = None
 
-    def write_month(self, month: np.datetime64, batches: list[MonthBatch]) -> list[MonthBatch]:
+    def write_month(self, month: np.datetime64, items: list[Rendered]) -> list[Rendered]:
         lo, hi = (np.array(month_days(month)) * MINUTES_PER_DAY).tolist()
         parts = []
-        for b in batches:
-            times = event_times(b)
+        for item in items:
+            times = event_times(item.batch)
             for k, t in enumerate(times):
                 at = (t >= lo) & (t < hi)
                 if not at.any():
                     continue
-                sub = subset(b, at)
+                sub = item.take(at)
                 when = t[at]
                 later = [np.where((u[at] > when) & (u[at] != NEVER), u[at], NEVER) for u in times[k + 1:]]
-                next_change = np.minimum.reduce(later) if later else np.full(len(sub), NEVER)
-                table = self.renderer.rows(sub, when)
+                next_change = np.minimum.reduce(later) if later else np.full(len(when), NEVER)
+                table = self.renderer.rows(sub.batch, sub.static, when)
                 table = table.append_column("_updated_ms", pa.array(utc_millis(when)))
                 table = table.append_column("_next_ms", pa.array(np.where(
                     next_change == NEVER, np.iinfo(np.int64).max, utc_millis(np.where(next_change == NEVER, 0, next_change)))))
-                table = table.append_column("_seq", pa.array(sub.seq))
+                table = table.append_column("_seq", pa.array(sub.batch.seq))
                 parts.append(table)
         if parts:
             table = pa.concat_tables(parts)
@@ -180,7 +229,7 @@ class ApiStore:
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.path, table.schema)
             self.writer.write_table(table.cast(self.writer.schema))
-        return still_open(batches, hi)
+        return still_open(items, hi)
 
     def close(self) -> None:
         if self.writer is not None:

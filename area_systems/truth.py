@@ -20,44 +20,62 @@ BOUNCE_MIN_REFERRALS = 3
 
 @dataclass
 class Latent:
-    """The facts about every referral of an area that the ground truth needs."""
+    """The facts about every referral of an area that the ground truth needs, in compact types: at ten
+    million referrals this is the biggest thing the generator holds."""
 
-    person: np.ndarray
-    sent: np.ndarray
-    issue: np.ndarray
-    response: np.ndarray
-    responded: np.ndarray
-    contacted: np.ndarray
-    referrer: np.ndarray
-    receiver: np.ndarray
-    paused: np.ndarray
+    person: np.ndarray  # int32
+    sent_day: np.ndarray  # int32, days since 1970-01-01
+    issue: np.ndarray  # int8, primary issue
+    response: np.ndarray  # int8, index into RESPONSES
+    resolved: np.ndarray  # bool: the response happened before the end of the data
+    contact_day: np.ndarray  # int32, -1: not contacted by the end of the data
+    referrer: np.ndarray  # int16
+    receiver: np.ndarray  # int16
+    paused: np.ndarray  # bool
 
     @staticmethod
-    def collect(world: AreaWorld, batches: list[MonthBatch]) -> "Latent":
-        cat = lambda f: np.concatenate([getattr(b, f) for b in batches]) if batches else np.empty(0, np.int64)
-        service = cat("service")
-        return Latent(cat("person"), cat("sent"), cat("issue1"), cat("response"), cat("responded"), cat("contacted"),
-                      cat("referrer_org"), world.service_org[service] if len(service) else service, cat("paused"))
+    def of(world: AreaWorld, b: MonthBatch) -> "Latent":
+        return Latent(b.person.astype(np.int32), (b.sent // MINUTES_PER_DAY).astype(np.int32), b.issue1.astype(np.int8),
+                      b.response.astype(np.int8), b.responded != NEVER,
+                      np.where(b.contacted == NEVER, -1, b.contacted // MINUTES_PER_DAY).astype(np.int32),
+                      b.referrer_org.astype(np.int16), world.service_org[b.service].astype(np.int16), b.paused.copy())
+
+    @staticmethod
+    def concat(parts: list["Latent"]) -> "Latent":
+        """Joined field by field, dropping each field's parts as it goes to keep the peak low."""
+        joined = {}
+        for f in Latent.__dataclass_fields__:
+            joined[f] = np.concatenate([getattr(p, f) for p in parts])
+            for p in parts:
+                setattr(p, f, None)
+        return Latent(**joined)
 
 
 def area_truth(world: AreaWorld, latent: Latent, label_of: dict[str, str]) -> dict:
     end_day = world.end_minute // MINUTES_PER_DAY
-    sent_day = latent.sent // MINUTES_PER_DAY
-    year = (sent_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970) if len(sent_day) else sent_day
+    sent_day = latent.sent_day
+    year = day_year(sent_day).astype(np.int16)
     first_year, last_year = int(world.start[:4]), int(world.end[:4])
-    accepted = (latent.response == R["accepted"]) & (latent.responded != NEVER)
-    resolved = latent.responded != NEVER
-    group = np.array(tx.ISSUE_GROUP_INDEX)[latent.issue] if len(latent.issue) else latent.issue
+    accepted = (latent.response == R["accepted"]) & latent.resolved
+    group = np.array(tx.ISSUE_GROUP_INDEX, np.int8)[latent.issue]
+    crisis = group == tx.GROUPS.index("crisis")
 
     # SLA: accepted referrals whose deadline has passed by the end of the data.
-    deadline = (add_working_days(sent_day + DAY0, np.full(len(sent_day), SLA_WORKING_DAYS)) - DAY0).astype(np.int64)
-    contact_day = np.where(latent.contacted == NEVER, end_day, latent.contacted // MINUTES_PER_DAY)
-    wd_to_contact = working_days_between(sent_day + DAY0, contact_day + DAY0)
+    deadline = (add_working_days(sent_day + DAY0, np.full(len(sent_day), SLA_WORKING_DAYS)) - DAY0).astype(np.int32)
     sla_due = accepted & (deadline < end_day)
-    sla_met = sla_due & (latent.contacted != NEVER) & (wd_to_contact <= SLA_WORKING_DAYS)
+    del deadline
+    contacted = latent.contact_day >= 0
+    wd_to_contact = working_days_between(sent_day + DAY0, np.where(contacted, latent.contact_day, end_day) + DAY0)
+    sla_met = sla_due & contacted & (wd_to_contact <= SLA_WORKING_DAYS)
+    del wd_to_contact
 
-    bounce = bounce_referrals(latent.person, latent.issue, sent_day, accepted)
-    episodes = crisis_episodes(latent.person, sent_day, group == tx.GROUPS.index("crisis"))
+    # Only people referred three or more times can bounce: sorting just them keeps memory low.
+    repeat_person = np.bincount(latent.person)[latent.person] >= BOUNCE_MIN_REFERRALS
+    bounce = np.zeros(len(sent_day), bool)
+    bounce[repeat_person] = bounce_referrals(latent.person[repeat_person], latent.issue[repeat_person],
+                                             sent_day[repeat_person], accepted[repeat_person])
+    del repeat_person
+    episodes = crisis_episodes(latent.person, sent_day, crisis)
     advice = np.isin(group, [tx.GROUPS.index(g) for g in tx.ADVICE_GROUPS]) & accepted
     episodes["advised"] = had_referral_in_window(latent.person[advice], sent_day[advice], episodes["person"],
                                                  episodes["start"], episodes["end"] + ADVICE_WINDOW_DAYS)
@@ -69,25 +87,26 @@ def area_truth(world: AreaWorld, latent: Latent, label_of: dict[str, str]) -> di
         if not in_year.any():
             continue
         ep_y = episode_start_year == y
+        response = latent.response[in_year]
+        resolved = latent.resolved[in_year]
         years[str(y)] = {
             "referrals": int(in_year.sum()),
             "people": int(len(np.unique(latent.person[in_year]))),
-            "awaiting_response": int((in_year & ~resolved).sum()),
-            "responses": {name: int((in_year & resolved & (latent.response == i)).sum()) for i, name in enumerate(RESPONSES)},
-            "declines_by_reason": {name: int((in_year & resolved & (latent.response == R[name])).sum())
-                                   for name in tx.DECLINE_REASONS},
-            "referrals_by_issue_group": {g: int((in_year & (group == i)).sum()) for i, g in enumerate(tx.GROUPS)},
+            "awaiting_response": int((~resolved).sum()),
+            "responses": {name: int((resolved & (response == i)).sum()) for i, name in enumerate(RESPONSES)},
+            "declines_by_reason": {name: int((resolved & (response == R[name])).sum()) for name in tx.DECLINE_REASONS},
+            "referrals_by_issue_group": {g: int((group[in_year] == i).sum()) for i, g in enumerate(tx.GROUPS)},
             "sla": {
                 "due": int((in_year & sla_due).sum()),
                 "met": int((in_year & sla_met).sum()),
                 "breaches": int((in_year & sla_due & ~sla_met).sum()),
-                "never_contacted": int((in_year & sla_due & (latent.contacted == NEVER)).sum()),
+                "never_contacted": int((in_year & sla_due & ~contacted).sum()),
             },
             "bounce_referrals": int((in_year & bounce).sum()),
             "bounced_people": int(len(np.unique(latent.person[in_year & bounce]))),
             "sent_during_paused_intake": int((in_year & latent.paused).sum()),
             "crisis": {
-                "people": int(len(np.unique(latent.person[in_year & (group == tx.GROUPS.index("crisis"))]))),
+                "people": int(len(np.unique(latent.person[in_year & crisis]))),
                 "episodes_started": int(ep_y.sum()),
                 "first_time_people": int(len(np.unique(episodes["person"][ep_y & episodes["first"]]))),
                 "returning_people": int(len(np.unique(episodes["person"][ep_y & episodes["repeat"]]))),
@@ -112,12 +131,12 @@ def area_truth(world: AreaWorld, latent: Latent, label_of: dict[str, str]) -> di
                             "rate": round(repeated / n, 4) if n else None}
         cohorts[str(y)] = cohort
 
+    month_index = sent_day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32)
+    counts = np.bincount(month_index.astype(np.int64) * len(tx.ISSUE_CODES) + latent.issue)
     monthly = {}
-    months = (sent_day.astype("datetime64[D]").astype("datetime64[M]")).astype(str) if len(sent_day) else sent_day
-    for m in np.unique(months):
-        at = months == m
-        counts = np.bincount(latent.issue[at], minlength=len(tx.ISSUE_CODES))
-        monthly[str(m)] = {tx.ISSUE_CODES[i]: int(c) for i, c in enumerate(counts) if c}
+    for key in np.flatnonzero(counts):
+        m, issue = divmod(int(key), len(tx.ISSUE_CODES))
+        monthly.setdefault(str(np.datetime64(m, "M")), {})[tx.ISSUE_CODES[issue]] = int(counts[key])
 
     return {
         "years": years,
@@ -132,7 +151,7 @@ def area_truth(world: AreaWorld, latent: Latent, label_of: dict[str, str]) -> di
             for e in world.profile.emerging
             if np.datetime64(e.first_month) <= np.datetime64(world.end) and np.datetime64(e.last_month) >= np.datetime64(world.start)
         ],
-        "monthly_referrals_by_issue": monthly,
+        "monthly_referrals_by_issue": dict(sorted(monthly.items())),
     }
 
 
@@ -143,7 +162,8 @@ def day_year(days: np.ndarray) -> np.ndarray:
 def network_figures(world: AreaWorld, referrer: np.ndarray, receiver: np.ndarray) -> dict:
     types = world.org_type
     between = referrer != receiver
-    a, b = np.minimum(referrer, receiver)[between], np.maximum(referrer, receiver)[between]
+    a = np.minimum(referrer, receiver)[between].astype(np.int64)
+    b = np.maximum(referrer, receiver)[between].astype(np.int64)
     pairs = np.unique(a * 100000 + b)
     connected = np.unique(np.concatenate([pairs // 100000, pairs % 100000]))
     referring = np.unique(referrer)
@@ -168,17 +188,19 @@ def bounce_referrals(person, issue, day, accepted) -> np.ndarray:
     if n == 0:
         return np.zeros(0, bool)
     order = np.lexsort((day, issue, person))
-    key_group = (person[order].astype(np.int64) * 64 + issue[order]) * 100000
-    key = key_group + day[order]
-    lo = np.searchsorted(key, key - (BOUNCE_WINDOW_DAYS - 1), side="left")
-    lo = np.maximum(lo, np.searchsorted(key, key_group, side="left"))
-    idx = np.arange(n)
-    acc = np.concatenate([[0], np.cumsum(accepted[order])])
-    # the window runs to the last referral on the same day too
-    hi = np.searchsorted(key, key, side="right") - 1
-    accepted_in_window = acc[hi + 1] - acc[lo]
+    group_start = (person[order].astype(np.int64) * 64 + issue[order]) * 100000
+    key = group_start + day[order]
+    # first referral of the same person and issue within the 90 days up to this one
+    lo = np.maximum(np.searchsorted(key, key - (BOUNCE_WINDOW_DAYS - 1), side="left"),
+                    np.searchsorted(key, group_start, side="left"))
+    del group_start
+    hi = np.searchsorted(key, key, side="right")  # the window runs to the last referral of the same day
+    del key
+    acc = np.concatenate([[0], np.cumsum(accepted[order], dtype=np.int32)])
+    third_or_later = np.arange(n) - lo + 1 >= BOUNCE_MIN_REFERRALS
+    none_accepted = acc[hi] == acc[lo]
     is_bounce = np.zeros(n, bool)
-    is_bounce[order] = (idx - lo + 1 >= BOUNCE_MIN_REFERRALS) & (accepted_in_window == 0)
+    is_bounce[order] = third_or_later & none_accepted
     return is_bounce
 
 

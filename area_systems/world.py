@@ -110,6 +110,10 @@ class MonthBatch:
     def __len__(self) -> int:
         return len(self.seq)
 
+    def take(self, rows: np.ndarray) -> "MonthBatch":
+        """The referrals at `rows` (indices or a boolean mask)."""
+        return MonthBatch(*[getattr(self, f)[rows] for f in MonthBatch.__dataclass_fields__])
+
 
 class People:
     """Everyone who has been referred in the area, with the truth about them."""
@@ -158,15 +162,21 @@ class Pending:
         return Pending(i, i, i, i, i, i, i, i)
 
     @staticmethod
-    def concat(parts: list["Pending"]) -> "Pending":
-        fields = Pending.__dataclass_fields__
-        return Pending(*[np.concatenate([getattr(p, f) for p in parts]).astype(np.int64) for f in fields])
+    def concat(parts: list["Pending"], compact: bool = False) -> "Pending":
+        """Joined; `compact` stores small types (the queue of future referrals can be millions long),
+        otherwise int64 for arithmetic."""
+        return Pending(*[np.concatenate([getattr(p, f) for p in parts]).astype(PENDING_TYPES[f] if compact else np.int64)
+                         for f in Pending.__dataclass_fields__])
 
     def take(self, mask: np.ndarray) -> "Pending":
         return Pending(*[getattr(self, f)[mask] for f in Pending.__dataclass_fields__])
 
     def __len__(self) -> int:
         return len(self.day)
+
+
+PENDING_TYPES = {"day": np.int32, "person": np.int32, "issue": np.int8, "kind": np.int8, "referrer": np.int16,
+                 "exclude_service": np.int16, "chain": np.int8, "crisis_parent": np.int8}
 
 
 def interpolate_by_year(table: dict[int, float], year: int) -> float:
@@ -202,6 +212,11 @@ class AreaWorld:
         self.start_day = day_of(self.start)
         self._build_network()
         self._need = self._neighbourhood_need()
+        self.postcode_district_names = np.array([d for ds in self.profile.postcode_districts.values() for d in ds], object)
+        firsts = np.cumsum([0] + [len(ds) for ds in self.profile.postcode_districts.values()])
+        self.postcode_districts = {lad: np.arange(firsts[k], firsts[k + 1])
+                                   for k, lad in enumerate(self.profile.postcode_districts)}
+        self._weights_month = None
         self.partners: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self.planned_connections: dict[int, int] = {}
 
@@ -424,7 +439,7 @@ class AreaWorld:
             batches.append(batch)
             now = follow_ups.day < end_day
             requests = follow_ups.take(now)
-            self.pending = Pending.concat([self.pending, follow_ups.take(~now)])
+            self.pending = Pending.concat([self.pending, follow_ups.take(~now)], compact=True)
         if not batches:
             return None
         result = concat_batches(batches)
@@ -455,9 +470,14 @@ class AreaWorld:
         return mix / mix.sum()
 
     def _route_weights(self, issue: int, zone: int, year: int, day: int) -> np.ndarray:
-        active = self.service_start <= day
-        w = self.service_size * active * self.service_issues[:, issue] * self.service_zones[:, zone]
-        return w * np.where(self.service_statutory, interpolate_by_year(self.profile.la_receiving_weight, year), 1.0)
+        """How likely each service is to be chosen for an issue in a zone (before pauses), cached per day."""
+        if self._weights_month != (year, day):
+            active = (self.service_start <= day) * self.service_size
+            la = np.where(self.service_statutory, interpolate_by_year(self.profile.la_receiving_weight, year), 1.0)
+            self._weights = np.einsum("si,sz,s->izs", self.service_issues.astype(float),
+                                      self.service_zones.astype(float), active * la)
+            self._weights_month = (year, day)
+        return self._weights[issue, zone]
 
     def _new_journeys(self, n: int, month: np.datetime64, first_day: int, end_day: int) -> Pending:
         rng = self.rng
@@ -479,34 +499,33 @@ class AreaWorld:
         return days[working]
 
     def _new_people(self, n: int, first_day: int) -> np.ndarray:
+        """New people with who they really are; compact types keep ten million referrals in memory."""
         rng = self.rng
         piece = rng.choice(len(self._need), n, p=self._need)
-        age_days = (rng.gamma(5.0, 8.0, n) + 17).clip(18, 88) * 365.25
-        dob = (first_day - age_days).astype(np.int64)
-        dob_day = (dob + DAY0).astype("datetime64[D]").astype(object)
-        swappable = np.array([d.day <= 12 and d.day != d.month for d in dob_day])
-        registrations = 1 + (rng.random(n) < 0.05)
+        age_days = (rng.gamma(4.0, 6.0, n) + 18).clip(18, 90) * 365.25  # adults, mostly 25 to 55
+        dob = (first_day - age_days).astype(np.int32)
+        dates = dob.astype("datetime64[D]")
+        day = (dates - dates.astype("datetime64[M]").astype("datetime64[D]")).astype(int) + 1
+        month = (dates.astype("datetime64[M]") - dates.astype("datetime64[Y]").astype("datetime64[M]")).astype(int) + 1
+        swappable = (day <= 12) & (day != month)
         # How each client record holds the date of birth: 0 right, 1 day and month swapped, 2 missing.
-        dob_entry = lambda: np.where(rng.random(n) < 0.05, 2, np.where((rng.random(n) < 0.05) & swappable, 1, 0))
-        lad_of_piece = self.geo.lad[piece]
-        district = np.empty(n, object)
-        for lad, districts in self.profile.postcode_districts.items():
-            at = lad_of_piece == lad
-            district[at] = np.array(districts, object)[rng.integers(0, len(districts), at.sum())]
+        dob_entry = lambda: np.where(rng.random(n) < 0.05, 2, np.where((rng.random(n) < 0.05) & swappable, 1, 0)).astype(np.int8)
+        district = np.empty(n, np.int16)
+        for lad, districts in self.postcode_districts.items():
+            at = self.geo.lad[piece] == lad
+            district[at] = districts[rng.integers(0, len(districts), at.sum())]
         return self.people.add(
-            piece=piece,
-            first=rng.integers(0, len(self.first_names), n),
-            last=rng.integers(0, len(self.last_names), n),
+            piece=piece.astype(np.int16),
+            first=rng.integers(0, len(self.first_names), n).astype(np.int16),
+            last=rng.integers(0, len(self.last_names), n).astype(np.int16),
             dob=dob,
             dob_entry0=dob_entry(),
             dob_entry1=dob_entry(),
-            registrations=registrations,
-            phone=900000 + rng.integers(0, 1000, n),
-            email_style=rng.integers(0, 10000, n),
-            postcode=np.array([f"{d} {s}{a}{b}" for d, s, a, b in zip(
-                district, rng.integers(1, 10, n), rng.choice(list("ABDEFGHJLNPQRSTUWXYZ"), n),
-                rng.choice(list("ABDEFGHJLNPQRSTUWXYZ"), n))], dtype=object),
-            first_client=np.zeros(n, np.int64),
+            registrations=(1 + (rng.random(n) < 0.05)).astype(np.int8),
+            phone=rng.integers(0, 1000, n).astype(np.int16),
+            email_style=rng.integers(0, 10000, n).astype(np.int16),
+            postcode_district=district,
+            postcode_unit=rng.integers(0, 9 * 400, n).astype(np.int16),  # sector digit and two letters
         )
 
     def _refer(self, req: Pending, year: int, load: np.ndarray, capacity: np.ndarray, month_first_day: int):
