@@ -180,6 +180,7 @@ class Handler(BaseHTTPRequestHandler):
             if unknown:
                 return self.send_json(400, {"error": f"unknown faults {sorted(unknown)}"})
             s.faults = {**FAULT_DEFAULTS, **body}
+            s.stats["referral_requests"] = 0  # "every Nth request" counts from here
             return self.send_json(200, s.faults)
         return self.send_json(404, {"error": "not found"})
 
