@@ -23,10 +23,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import taxonomy as tx
-from .dialects import DIALECTS, Dialect, Renderer, format_times, referral_state, utc_millis
+from .dialects import DIALECTS, Dialect, Renderer, format_times, utc_millis
 from .profiles import AREAS
 from .truth import Latent, area_truth
-from .world import DAY0, MINUTES_PER_DAY, NEVER, AreaWorld, MonthBatch, month_days
+from .world import MINUTES_PER_DAY, NEVER, AreaWorld, MonthBatch, month_days
 
 GROUND_TRUTH_SCHEMA_VERSION = 1
 CSV_CHUNK_ROWS = 20_000

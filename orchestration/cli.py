@@ -18,7 +18,7 @@ def month(text: str) -> str:
         if len(year) != 4 or not 1 <= int(mm) <= 12:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2019-01")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2019-01") from None
     return f"{int(year):04d}-{int(mm):02d}"
 
 

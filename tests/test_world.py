@@ -2,7 +2,6 @@
 noise, and agreement between the ground truth and what the exports show."""
 
 import hashlib
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -252,3 +251,18 @@ def test_bad_arguments_get_a_clear_error(tmp_path):
     assert result.returncode != 0 and "before --start" in result.stderr
     manifest = tmp_path / "manifest.json"
     assert not manifest.exists()
+
+
+def test_need_rises_with_deprivation(norfolk_latest):
+    """Referrals per 1,000 residents, by the real IMD 2019 decile of the client's neighbourhood."""
+    imd = pd.read_csv(SHARED_REFERENCE / "imd2019_england_lsoa11_domains.csv").iloc[:, [0, 5]]
+    imd.columns = ["lsoa", "decile"]
+    population = pd.read_csv(SHARED_REFERENCE / "lsoa11_population_mid2019.csv")
+    lsoas = imd.merge(population, on="lsoa")
+    lsoas = lsoas[lsoas["lsoa"].isin(set(norfolk_latest["Client LSOA"]))]
+    counts = norfolk_latest["Client LSOA"].value_counts().rename("referrals")
+    lsoas = lsoas.join(counts, on="lsoa")
+    by_decile = lsoas.groupby("decile")[["referrals", "pop"]].sum()
+    rate = 1000 * by_decile["referrals"] / by_decile["pop"]
+    assert rate.loc[[1, 2]].mean() > 1.5 * rate.loc[[9, 10]].mean()
+    assert len(lsoas) > 500  # people come from nearly every neighbourhood in Norfolk
