@@ -410,8 +410,9 @@ class Renderer:
         last = pa.array(self.last_ascii[people["last"][person]], pa.string())
         initial = pa.array(self.first_initial[people["first"][person]], pa.string())
         domain = pa.array(np.array(["example.com", "example.org", "example.net"], dtype=object)[style % 3], pa.string())
-        local = pc.if_else(pa.array(style % 2 == 0), pc.binary_join_element_wise(first, last, "."),
-                           pc.binary_join_element_wise(initial, last, pa.array(style % 97).cast(pa.string()), ""))
+        number = pa.array(style // 2 % 1000).cast(pa.string())  # addresses are personal: nearly unique
+        local = pc.if_else(pa.array(style % 2 == 0), pc.binary_join_element_wise(first, ".", last, number, ""),
+                           pc.binary_join_element_wise(initial, last, number, ""))
         return pc.if_else(pa.array(present), pc.binary_join_element_wise(local, domain, "@"), pa.nulls(len(person), pa.string()))
 
     def _postcode(self, person: np.ndarray) -> pa.Array:

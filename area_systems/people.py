@@ -13,7 +13,13 @@ FIRST_NAMES = (
     "Willow Charlotte Jessica Daisy Florence Ruby Chloe Phoebe Evelyn Sienna Alice Millie Matilda Rosie "
     "Susan Karen Tracey Julie Michelle Paul Mark David Steven Gary Lee Wayne Dean Carl Kelly Stacey Gemma "
     "Aisha Fatima Maryam Ayesha Zainab Hafsa Abdul Ibrahim Yusuf Omar Ali Hassan Shahana Rahima Nasrin "
-    "Anika Tanvir Rashid Kamal Shirin Bogdan Agnieszka Katarzyna Piotr Tomasz Andrei Elena Ioana Kwame Ama"
+    "Anika Tanvir Rashid Kamal Shirin Bogdan Agnieszka Katarzyna Piotr Tomasz Andrei Elena Ioana Kwame Ama "
+    "Jayden Riley Tyler Kyle Callum Connor Liam Declan Aidan Shane Craig Darren Jason Shaun Ryan Luke Jordan "
+    "Bradley Reece Jamie Ashley Leanne Kerry Donna Lisa Claire Nicola Joanne Sarah Emma Laura Rebecca Hannah "
+    "Amy Lauren Chelsea Jade Courtney Shannon Megan Bethany Abigail Georgia Holly Paige Molly Summer Layla "
+    "Maisie Eliza Aria Nancy Margaret Doreen Brenda Maureen Jean Pauline Sandra Linda Patricia Barbara "
+    "Brian Keith Kevin Colin Graham Trevor Derek Roy Terry Malcolm Stuart Neil Ian Andrew Robert Michael "
+    "Christopher Anthony Simon Martin Richard Peter Stephen Philip Matthew Jonathan Nathan Aaron Dominic"
 ).split()
 LAST_NAMES = (
     "Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans Walker White "
@@ -48,12 +54,22 @@ NOTE_TEMPLATES = (
 ASCII_FOLD = str.maketrans("âêîôûŵŷÂÊÎÔÛŴŶ", "aeiouwyAEIOUWY")
 
 
+# English place-name surnames (Ashworth, Thornton, Whitfield, ...): real populations have thousands of
+# surnames, and linkage must be tested against that variety, not against a few dozen.
+SURNAME_STEMS = ("Ash Black Brad Brook Bur Chad Clay Cole Cran Dal Dun East Fair Fox Glad Green Hal Har Hart Hay "
+                 "Hol Kings Lang Law Mar Mid Mill Nor Oak Pen Ray Red Rich Rock Ross Sand Shel Stan Stock Sut "
+                 "Thorn Wake Wal West Whit Wind Wood Work").split()
+SURNAME_ENDINGS = "ton ley field ford wood worth by ham hurst well more bridge combe dale thorpe stead wick land ridge brook".split()
+PLACE_SURNAMES = [stem + ending for stem in SURNAME_STEMS for ending in SURNAME_ENDINGS]
+
+
 def name_pool(welsh: bool) -> tuple[np.ndarray, np.ndarray]:
     """First and last names for an area; Swansea and Neath Port Talbot mix Welsh names in."""
+    last = LAST_NAMES + PLACE_SURNAMES
     if welsh:
         return (np.array(WELSH_FIRST_NAMES * 2 + FIRST_NAMES, dtype=object),
-                np.array(WELSH_LAST_NAMES * 2 + LAST_NAMES, dtype=object))
-    return np.array(FIRST_NAMES, dtype=object), np.array(LAST_NAMES, dtype=object)
+                np.array(WELSH_LAST_NAMES * 10 + last, dtype=object))
+    return np.array(FIRST_NAMES, dtype=object), np.array(last, dtype=object)
 
 
 def typo(name: str, rng_value: float) -> str:

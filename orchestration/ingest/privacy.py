@@ -1,0 +1,143 @@
+"""The privacy boundary: personal fields go in, keyed pseudonyms come out.
+
+Names, dates of birth, phone numbers, emails, postcodes and notes are used here, in memory, to make
+keyed hashes (HMAC-SHA256 with a key from the environment) and an age band; nothing else about them
+leaves this module. Several match keys per record (the approach ONS used to link census records) let
+linkage survive a typo in a name, a day and month swapped in a date of birth, a missing date of birth
+or the same person registered twice.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KEY_ENV = "CCS_PSEUDONYMISATION_KEY"
+AGE_BANDS = [(0, 18, "0-17"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"),
+             (55, 65, "55-64"), (65, 75, "65-74"), (75, 200, "75+")]
+
+# The personal fields a contract can name, by the role they play here.
+PERSONAL_ROLES = ("client_id", "forename", "surname", "dob", "phone", "email", "postcode", "note")
+
+# Each match key is a list of normalised parts; a record gets the key only if it has every part.
+MATCH_KEYS = {
+    "client": ["client_id"],
+    "name_dob": ["forename", "surname", "dob"],
+    "surname_initial_dob": ["surname", "initial", "dob"],
+    "name_dob_transposed": ["forename", "surname", "dob_unordered"],  # survives a day/month swap
+    "forename_dob_postcode": ["forename", "dob", "postcode"],  # survives a surname typo
+    "surname_dob_postcode": ["surname", "dob", "postcode"],  # survives a forename typo
+    "name_district": ["forename", "surname", "district"],  # survives a missing date of birth
+    "email": ["email"],
+}
+
+
+class MissingKeyError(RuntimeError):
+    pass
+
+
+def load_key(home: Path | None = None, create: bool = False) -> bytes:
+    """The pseudonymisation key: from CCS_PSEUDONYMISATION_KEY, or (demo only, `create=True`) from a
+    key file under CCS_HOME that only its owner can read, made on first use."""
+    value = os.environ.get(KEY_ENV)
+    if value:
+        return value.encode()
+    if home is None or not create:
+        raise MissingKeyError(f"{KEY_ENV} is not set: refusing to pseudonymise without a key "
+                              "(the demo makes a local key file; a real deployment sets the variable)")
+    path = Path(home) / "pseudonymisation.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise MissingKeyError(f"{path} can be read by others: chmod 600 it")
+    return path.read_text().strip().encode()
+
+
+def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
+    """HMAC-SHA256 of each value (None stays None), namespaced by purpose so keys never collide."""
+    prefix = purpose.encode() + b"\x1f"
+    return values.map(lambda v: None if v is None else hmac.new(key, prefix + v.encode(), hashlib.sha256).hexdigest()[:32],
+                      na_action="ignore")
+
+
+def normalise_name(values: pd.Series) -> pd.Series:
+    """Case, accents, spaces and punctuation do not tell people apart: 'Siân ap Dafydd' -> 'SIANAPDAFYDD'."""
+    def one(v: str) -> str | None:
+        text = unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode().upper()
+        text = "".join(ch for ch in text if ch.isalpha())
+        return text or None
+    return values.map(one, na_action="ignore")
+
+
+def normalise_postcode(values: pd.Series) -> pd.Series:
+    return values.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True).replace("", None)
+
+
+def postcode_district(values: pd.Series) -> pd.Series:
+    """The outward code: everything but the last three characters of a normalised postcode."""
+    norm = normalise_postcode(values)
+    return norm.where(norm.str.len() >= 5).str[:-3]
+
+
+def parse_dates(values: pd.Series, fmt: str) -> pd.Series:
+    return pd.to_datetime(values.replace("", None), format=fmt, errors="coerce").dt.date
+
+
+def age_band(dob: pd.Series, on: pd.Series) -> pd.Series:
+    """Age in whole years on the day of the referral, as a band; 'unknown' without a date of birth."""
+    known = dob.notna() & on.notna()
+    out = pd.Series("unknown", index=dob.index, dtype=object)
+    if known.any():
+        d, o = pd.to_datetime(dob[known]), pd.to_datetime(on[known])
+        years = o.dt.year - d.dt.year - ((o.dt.month * 100 + o.dt.day) < (d.dt.month * 100 + d.dt.day))
+        bands = np.select([(years >= lo) & (years < hi) for lo, hi, _ in AGE_BANDS], [b for _, _, b in AGE_BANDS],
+                          "unknown")
+        out[known] = bands
+    return out
+
+
+def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
+    """Normalised parts of every match key, from the personal columns (by role)."""
+    dob = parse_dates(personal["dob"], dob_format) if "dob" in personal else pd.Series(None, index=personal.index)
+    dob_text = dob.map(lambda d: d.isoformat(), na_action="ignore")
+    unordered = dob.map(lambda d: f"{d.year}-{min(d.month, d.day):02d}-{max(d.month, d.day):02d}", na_action="ignore")
+    forename = normalise_name(personal["forename"])
+    return pd.DataFrame({
+        "client_id": personal.get("client_id"),
+        "forename": forename,
+        "surname": normalise_name(personal["surname"]),
+        "initial": forename.str[:1],
+        "dob": dob_text,
+        "dob_unordered": unordered,
+        "postcode": normalise_postcode(personal["postcode"]) if "postcode" in personal else None,
+        "district": postcode_district(personal["postcode"]) if "postcode" in personal else None,
+        "email": personal["email"].str.strip().str.lower().replace("", None) if "email" in personal else None,
+    }, index=personal.index)
+
+
+def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
+    """One keyed hash per match key (None where a part is missing). Namespaced by area: people are
+    linked within an area's system, never across areas."""
+    parts = match_parts(personal, dob_format).astype("string")
+    out = {}
+    for name, needs in MATCH_KEYS.items():
+        first, *rest = needs
+        joined = parts[first].str.cat([parts[c] for c in rest], sep="|") if rest else parts[first]  # missing part: NA
+        out[f"mk_{name}"] = keyed_hash(key, f"{area}:{name}", joined.astype(object).where(joined.notna(), None))
+    return pd.DataFrame(out, index=personal.index)
+
+
+def referral_day(values: pd.Series, fmt: str) -> pd.Series:
+    """The date part of a referral timestamp in the dialect's format (ISO with offset or Z included)."""
+    if fmt == "iso":
+        return pd.to_datetime(values, utc=True, format="ISO8601").dt.tz_convert("Europe/London").dt.date
+    return pd.to_datetime(values, format=fmt).dt.date
