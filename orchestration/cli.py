@@ -7,9 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def ccs_home() -> Path:
-    return Path(os.environ.get("CCS_HOME", ".ccs")).resolve()
+from .config import AreaConfig, ccs_home, load_areas, write_areas
 
 
 def month(text: str) -> str:
@@ -60,20 +58,91 @@ def cmd_serve_sources(args) -> int:
     return 0
 
 
+def cmd_ingest(args) -> int:
+    from .ingest.privacy import load_key
+    from .ingest.run import ingest_area
+
+    home = ccs_home()
+    key = load_key(home, create=args.demo_key)
+    areas = [a for a in load_areas(args.config) if not args.area or a.key in args.area]
+    failed = False
+    for area in areas:
+        try:
+            reports = ingest_area(area, home, key, full_resync=args.full_resync)
+        except Exception as error:  # one area's failure must not stop the others; say what and where
+            failed = True
+            print(f"{area.key}: FAILED, nothing committed: {error}", file=sys.stderr)
+            continue
+        for r in reports:
+            reasons = ", ".join(f"{k} x{v}" for k, v in r.reasons.items())
+            print(f"{area.key}: {r.source}: {r.rows_in} rows -> {r.landed} landed, {r.already_landed} already landed, "
+                  f"{r.quarantined} quarantined{' (' + reasons + ')' if reasons else ''}"
+                  f"{'' if r.reconciles else '  DOES NOT RECONCILE'}")
+        if not reports:
+            print(f"{area.key}: nothing new")
+    return 1 if failed else 0
+
+
+def cmd_linkage_quality(args) -> int:
+    """Pairwise precision and recall of the landed people against the world's ground truth."""
+    import pandas as pd
+
+    from .ingest.linkage import pair_quality
+
+    home, worst = ccs_home(), 1.0
+    for area in args.area or ["norfolk", "tower_hamlets", "oldham", "swansea_npt"]:
+        people_file = home / "landing" / area / "people.parquet"
+        truth_file = Path(args.world) / "ground_truth_people" / f"{area}.parquet"
+        if not people_file.exists():
+            print(f"{area}: nothing landed")
+            continue
+        people = pd.read_parquet(people_file).set_index("referral_id")["person_key"]
+        truth = pd.read_parquet(truth_file).set_index("referral_id")["person_id"].reindex(people.index)
+        q = pair_quality(people, truth)
+        worst = min(worst, q["precision"], q["recall"])
+        print(f"{area:14} records {q['records']:>8,}  people found {q['people_found']:>8,} (true {q['people_true']:,})"
+              f"  precision {q['precision']:.4f}  recall {q['recall']:.4f}")
+    return 0 if worst >= args.target else 1
+
+
 def cmd_demo(args) -> int:
-    """For now: generate the world (once) and serve the API areas; the pipeline joins later."""
-    world = ccs_home() / "world"
+    """Generate the world (once), serve the area systems, point the pipeline at them and ingest."""
+    import threading
+
+    from area_systems.server import serve
+
+    home = ccs_home()
+    world = home / "world"
     if not (world / "manifest.json").exists():
         cmd_generate(argparse.Namespace(out=str(world), seed=args.seed, scale=args.scale, start="2019-01",
                                         end="2022-12", area=None))
     manifest = json.loads((world / "manifest.json").read_text())
+    server = serve(world, "127.0.0.1", args.port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    areas = []
     for key, info in manifest["areas"].items():
-        where = world / info["exports"] if info["transport"] == "csv" else f"http://127.0.0.1:{args.port}{info['api_path']}"
-        print(f"  {key:14} {info['system']}: {where}")
-    print(f"  ground truth: {world / 'ground_truth.json'}")
+        if info["transport"] == "csv":
+            areas.append(AreaConfig(key, drop_folder=world / info["exports"]))
+        else:
+            env = f"CCS_TOKEN_{key.upper()}"
+            os.environ[env] = info["token"]  # the demo's own systems; a deployment sets these itself
+            areas.append(AreaConfig(key, base_url=f"http://127.0.0.1:{port}{info['api_path']}", token_env=env))
+    write_areas(home / "areas.yaml", areas)
+    for a in areas:
+        print(f"  {a.key:14} {manifest['areas'][a.key]['system']}: {a.drop_folder or a.base_url}")
+    print(f"  areas:        {home / 'areas.yaml'}\n  ground truth: {world / 'ground_truth.json'}")
+    code = cmd_ingest(argparse.Namespace(config=None, area=None, full_resync=False, demo_key=True))
+    print(f"  landing:      {home / 'landing'}")
     if args.no_serve:
-        return 0
-    return cmd_serve_sources(argparse.Namespace(data=str(world), host="127.0.0.1", port=args.port, fault=None, now=None))
+        server.shutdown()
+        return code
+    print(f"serving the area systems on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +167,25 @@ def main(argv: list[str] | None = None) -> int:
                        help="error_every, slow_ms, truncate_every, repeat_record, rate_limit")
     serve.set_defaults(run=cmd_serve_sources)
 
-    demo = sub.add_parser("demo", help="generate the world under $CCS_HOME/world and serve the area systems")
+    ingest = sub.add_parser("ingest", help="land what is new from each configured area")
+    ingest.add_argument("--config", help="areas.yaml (default $CCS_HOME/areas.yaml)")
+    ingest.add_argument("--area", action="append", help="only this area (repeatable)")
+    ingest.add_argument("--full-resync", action="store_true", help="API areas: fetch everything, not just changes")
+    ingest.add_argument("--demo-key", action="store_true",
+                        help="without CCS_PSEUDONYMISATION_KEY, use (or make) the demo's key file under $CCS_HOME")
+    ingest.set_defaults(run=cmd_ingest)
+
+    quality = sub.add_parser("linkage-quality", help="precision and recall of person linkage against a world's truth")
+    quality.add_argument("--world", required=True, help="the folder `ccs generate` wrote")
+    quality.add_argument("--area", action="append")
+    quality.add_argument("--target", type=float, default=0.98, help="exit 1 if precision or recall is below this")
+    quality.set_defaults(run=cmd_linkage_quality)
+
+    demo = sub.add_parser("demo", help="generate the world under $CCS_HOME/world, serve it, ingest it")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--scale", type=float, default=1.0)
-    demo.add_argument("--port", type=int, default=8765)
-    demo.add_argument("--no-serve", action="store_true", help="stop after generating")
+    demo.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    demo.add_argument("--no-serve", action="store_true", help="stop after ingesting")
     demo.set_defaults(run=cmd_demo)
 
     args = parser.parse_args(argv)

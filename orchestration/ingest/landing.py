@@ -1,0 +1,196 @@
+"""Landing: pseudonymised records, quarantined rows and batch records as Parquet under
+$CCS_HOME/landing/<area>/, plus each area's committed state (sync cursor, files already read).
+
+A batch is written to temporary files and renamed into place, then the state is committed; a run
+that fails part way lands nothing and leaves the cursor where it was. Re-reading the same data adds
+nothing: a record version (referral id, last change) is landed once.
+"""
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import privacy
+from .contracts import SourceContract
+from .sources import SOURCE, SOURCE_ROW
+from .validate import Failure, parse_times, validate
+
+
+@dataclass
+class BatchReport:
+    area: str
+    batch_id: str
+    source: str
+    contract: str
+    rows_in: int
+    landed: int  # new record versions written
+    already_landed: int  # record versions that were landed before (a re-read): not written again
+    quarantined: int  # source rows set aside, with their reasons
+    reasons: dict = field(default_factory=dict)  # "field: rule" -> rows
+    rules: dict = field(default_factory=dict)  # contract statistics from Great Expectations
+    started: str = ""
+    finished: str = ""
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_in == self.landed + self.already_landed + self.quarantined
+
+
+class Landing:
+    def __init__(self, home: Path, area: str):
+        self.area = area
+        self.root = Path(home) / "landing" / area
+        self.state_path = Path(home) / "state" / f"{area}.json"
+        for sub in ("referrals", "quarantine", "batches"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def state(self) -> dict:
+        return json.loads(self.state_path.read_text()) if self.state_path.exists() else {"cursor": None, "files": {}}
+
+    def commit_state(self, state: dict) -> None:
+        write_atomically(self.state_path, json.dumps(state, indent=1, sort_keys=True).encode())
+
+    def landed(self, columns: list[str]) -> pd.DataFrame:
+        files = sorted((self.root / "referrals").glob("*.parquet"))
+        if not files:
+            return pd.DataFrame(columns=columns)
+        select = ", ".join(f'"{c}"' for c in columns)
+        with duckdb.connect() as con:
+            return con.execute(f"select {select} from read_parquet(?, union_by_name=true)",
+                               [[str(f) for f in files]]).df()
+
+    def write_batch(self, report: BatchReport, records: pd.DataFrame, quarantine: pd.DataFrame) -> None:
+        if len(records):
+            write_atomically(self.root / "referrals" / f"{report.batch_id}.parquet", parquet_bytes(records))
+        if len(quarantine):
+            write_atomically(self.root / "quarantine" / f"{report.batch_id}.parquet", parquet_bytes(quarantine))
+        write_atomically(self.root / "batches" / f"{report.batch_id}.json",
+                         json.dumps(asdict(report), indent=1, ensure_ascii=False).encode())
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, landing: Landing,
+                 key: bytes) -> list[BatchReport]:
+    """Check batches against their contract (in one Great Expectations run: its cost is mostly per
+    run, not per row), pseudonymise them and land each as its own batch; quarantine what fails."""
+    if not parts:
+        return []
+    frame = pd.concat([f for _, f in parts], ignore_index=True)
+    batch_of = pd.Series(sum([[k] * len(f) for k, (_, f) in enumerate(parts)], []), index=frame.index, dtype=int)
+    checked = validate(frame, contract)
+    failures = list(checked.failures) + status_regressions(frame, contract, landing, checked.failures)
+    id_field, updated_field = contract.record_key
+    before = landing.landed([id_field.name, updated_field.name])
+    seen = set(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)))
+    reports = []
+    for k, (source, _) in enumerate(parts):
+        rows = batch_of.index[batch_of == k]
+        mine = [f for f in failures if batch_of[f.row] == k]
+        reports.append(land_one(frame.loc[rows], mine, source, contract, landing, key, seen, checked.statistics))
+    return reports
+
+
+def land_one(frame: pd.DataFrame, failures: list[Failure], source: str, contract: SourceContract, landing: Landing,
+             key: bytes, seen: set, statistics: dict) -> BatchReport:
+    started = now_iso()
+    batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    id_field, updated_field = contract.record_key
+    bad_rows = sorted({f.row for f in failures})
+    good = frame.drop(index=bad_rows).drop_duplicates([id_field.name, updated_field.name])  # repeated across pages
+    repeated_in_batch = len(frame) - len(bad_rows) - len(good)
+    keys = list(zip(good[id_field.name].astype(str), good[updated_field.name].astype(str)))
+    new = pd.Series([k not in seen for k in keys], index=good.index, dtype=bool)
+    seen.update(keys)
+    records = pseudonymise(good[new], contract, key)
+    records["_batch_id"] = batch_id
+    records["_loaded_at"] = started
+    quarantine = pd.DataFrame([{
+        "area": contract.area, "batch_id": batch_id, "source": frame.at[f.row, SOURCE],
+        "source_row": int(frame.at[f.row, SOURCE_ROW]), "field": f.field, "rule": f.rule,
+        "value": None if contract_field_is_personal(contract, f.field) else f.value,
+        "record": public_json(frame.loc[f.row], contract),
+    } for f in failures])
+    reasons = {}
+    for f in failures:
+        reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
+    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame),
+                         landed=int(new.sum()), already_landed=int((~new).sum()) + repeated_in_batch,
+                         quarantined=len(bad_rows), reasons=reasons, rules=statistics, started=started,
+                         finished=now_iso())
+    landing.write_batch(report, records, quarantine)
+    return report
+
+
+def contract_field_is_personal(contract: SourceContract, name: str) -> bool:
+    return any(f.name == name and f.personal_role for f in contract.fields)
+
+
+def public_json(row: pd.Series, contract: SourceContract) -> str:
+    """A quarantined row without its personal fields, as JSON."""
+    return json.dumps({f.name: row[f.name] for f in contract.fields if not f.personal_role}, ensure_ascii=False,
+                      default=str)
+
+
+def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> pd.DataFrame:
+    """The privacy boundary: personal columns become match keys and an age band, and are dropped."""
+    personal = pd.DataFrame({role: frame[f.name] for role, f in contract.personal.items()}, index=frame.index)
+    dob_format = contract.personal["dob"].format
+    keys = privacy.match_keys(key, contract.area, personal, dob_format)
+    sent = contract.by_canonical("sent_at")
+    sent_day = parse_times(frame[sent.name], sent.format).dt.date
+    dob = privacy.parse_dates(personal["dob"], dob_format)
+    public = frame[[f.name for f in contract.fields if not f.personal_role]].copy()
+    public["_age_band"] = privacy.age_band(dob, sent_day)
+    public[SOURCE] = frame[SOURCE]
+    public[SOURCE_ROW] = frame[SOURCE_ROW]
+    return pd.concat([public, keys], axis=1)
+
+
+def status_regressions(frame: pd.DataFrame, contract: SourceContract, landing: Landing,
+                       already: list[Failure]) -> list[Failure]:
+    """Rows whose status is behind the status of an earlier change of the same referral (closed, then
+    sent again later, say). An old version arriving late is history, not a regression."""
+    status = contract.by_canonical("status")
+    order = status.status_order
+    if not order:
+        return []
+    id_field, updated_field = contract.record_key
+    rank_of = lambda values: values.map(lambda s: order.get(status.canonical_values.get(s)))
+    failed = {f.row for f in already}
+    rows = pd.DataFrame({"id": frame[id_field.name].astype(str), "rank": rank_of(frame[status.name]),
+                         "when": parse_times(frame[updated_field.name], updated_field.format)})
+    rows = rows[rows["rank"].notna() & rows["when"].notna() & ~rows.index.isin(failed)]
+    if rows.empty:
+        return []
+    before = landing.landed([id_field.name, updated_field.name, status.name])
+    history = pd.DataFrame({"id": before[id_field.name].astype(str), "rank": rank_of(before[status.name]),
+                            "when": parse_times(before[updated_field.name], updated_field.format)})
+    history = pd.concat([history[history["id"].isin(set(rows["id"]))], rows.assign(row=rows.index)])
+    pairs = rows.reset_index(names="row").merge(history, on="id", suffixes=("", "_earlier"))
+    pairs = pairs[pairs["when_earlier"] < pairs["when"]]
+    behind = pairs[pairs["rank_earlier"] > pairs["rank"]]["row"].unique()
+    return [Failure(int(i), status.name, "statusOrder", str(frame.at[i, status.name])) for i in sorted(behind)]

@@ -1,0 +1,260 @@
+"""Ingestion: contracts, quarantine, reconciliation, the privacy boundary and linkage, on the files and
+over the HTTP API of a generated world."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orchestration.config import AreaConfig
+from orchestration.ingest.contracts import ContractError, contract_for, load_contract
+from orchestration.ingest.landing import Landing
+from orchestration.ingest.linkage import pair_quality
+from orchestration.ingest.privacy import MissingKeyError, load_key
+from orchestration.ingest.run import ingest_area
+from orchestration.ingest.sources import BatchError
+
+KEY = b"test-pseudonymisation-key"
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+def drop_folder(tmp_path: Path, world: Path, area: str, months: list[str]) -> Path:
+    folder = tmp_path / f"{area}-drop"
+    folder.mkdir()
+    for f in sorted((world / area / "exports").iterdir()):
+        if any(m in f.name for m in months):
+            shutil.copy(f, folder / f.name)
+    return folder
+
+
+def landed(home: Path, area: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f) for f in sorted((home / "landing" / area / "referrals").glob("*.parquet"))])
+
+
+def quarantined(home: Path, area: str) -> pd.DataFrame:
+    files = sorted((home / "landing" / area / "quarantine").glob("*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files]) if files else pd.DataFrame()
+
+
+def test_every_contract_loads_and_a_malformed_one_fails_loudly(tmp_path):
+    for area in ("norfolk", "tower_hamlets", "oldham", "swansea_npt"):
+        contract = contract_for(area)
+        assert contract.area == area and contract.personal["surname"].name
+    broken = tmp_path / "broken.odcs.yaml"
+    text = contract_for("norfolk").path.read_text().replace("logicalType: timestamp", "logicalTyp: timestamp", 1)
+    broken.write_text(text)
+    with pytest.raises(ContractError, match="broken.odcs.yaml: not a valid ODCS v3 contract"):
+        load_contract(broken)
+
+
+def test_csv_exports_land_once_and_reconcile(tmp_path, home, world):
+    area = AreaConfig("norfolk", drop_folder=drop_folder(tmp_path, world, "norfolk", ["2021-0"]))
+    reports = ingest_area(area, home, KEY)
+    assert len(reports) == 9 and all(r.reconciles for r in reports)
+    rows_in = sum(len(pd.read_csv(f, encoding="cp1252")) for f in area.drop_folder.iterdir())
+    assert sum(r.rows_in for r in reports) == rows_in == len(landed(home, "norfolk"))
+    assert ingest_area(area, home, KEY) == []  # a file is read once, however often it is seen
+    # a corrected file with the same name is read again, and only its changes land
+    export = area.drop_folder / "NCAN_referrals_2021-03.csv"
+    rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)
+    rows.loc[0, "Status Date"] = "31/03/2021 23:59"
+    rows.to_csv(export, index=False, encoding="cp1252")
+    [again] = ingest_area(area, home, KEY)
+    assert (again.landed, again.already_landed, again.quarantined) == (1, len(rows) - 1, 0)
+
+
+def test_bad_rows_are_quarantined_with_file_row_field_and_rule(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "norfolk", ["2022-05"])
+    export = next(folder.iterdir())
+    rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)
+    rows.loc[2, "Issues"] = "Debt; Covid-19 Support"  # a label nobody mapped
+    rows.loc[4, "Referral ID"] = ""
+    rows.loc[6, "Date Referred"] = "2022-05-03"  # not the export's date format
+    rows.loc[8, "Status Date"] = "01/01/2099 09:00"  # in the future
+    rows.to_csv(export, index=False, encoding="cp1252", lineterminator="\r\n")
+    [report] = ingest_area(AreaConfig("norfolk", drop_folder=folder), home, KEY)
+    assert report.quarantined == 4 and report.reconciles
+    q = quarantined(home, "norfolk").set_index("source_row")
+    assert q.loc[3, ["field", "rule"]].tolist() == ["Issues", "invalidValues"]
+    assert q.loc[5, ["field", "rule"]].tolist() == ["Referral ID", "nullValues"]
+    assert q.loc[7, ["field", "rule"]].tolist() == ["Date Referred", "format"]
+    assert q.loc[9, ["field", "rule"]].tolist() == ["Status Date", "notInFuture"]
+    assert (q["source"] == export.name).all()
+    assert "Client Surname" not in q.loc[3, "record"] and rows.loc[2, "Client Surname"] not in q.loc[3, "record"]
+    assert "Covid-19 Support" not in set(landed(home, "norfolk")["Issues"])
+
+
+def test_a_status_that_goes_backwards_is_quarantined(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "norfolk", ["2022-05"])
+    area = AreaConfig("norfolk", drop_folder=folder)
+    ingest_area(area, home, KEY)
+    export = next(folder.iterdir())
+    rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)
+    closed = rows.index[rows["Status"] == "Closed"][0]
+    rows.loc[closed, ["Status", "Status Date"]] = ["Awaiting Response", "31/05/2022 23:59"]
+    late = folder / "NCAN_referrals_2022-05-correction.csv"
+    rows.loc[[closed]].to_csv(late, index=False, encoding="cp1252")
+    [report] = ingest_area(area, home, KEY)
+    assert report.quarantined == 1 and report.reasons == {"Status: statusOrder": 1}
+
+
+def test_a_renamed_column_stops_the_batch_saying_what_changed(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "oldham", ["202206"])
+    export = next(folder.iterdir())
+    export.write_bytes(export.read_bytes().replace(b'"last_name"', b'"surname"', 1).replace(b",last_name,", b",surname,", 1))
+    with pytest.raises(BatchError, match=r"ocan_export_202206.csv: column\(s\) \['last_name'\] missing.*\['surname'\] \(renamed\?\)"):
+        ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+    assert not list((home / "landing" / "oldham" / "referrals").glob("*.parquet"))
+    assert Landing(home, "oldham").state()["files"] == {}
+
+
+def test_a_wrong_encoding_stops_the_batch(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "oldham", ["202206"])
+    export = next(folder.iterdir())
+    text = export.read_bytes()[3:].decode("utf-8").replace("has no money", "owes £40 and has no money")
+    export.write_bytes(text.encode("cp1252", errors="replace"))
+    with pytest.raises(BatchError, match="not utf-8-sig as the contract says"):
+        ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+
+
+def test_bom_windows_line_endings_and_welsh_names(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "oldham", ["202207"])
+    export = next(folder.iterdir())
+    rows = pd.read_csv(export, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    rows.loc[0, ["first_name", "last_name"]] = ["Llŷr", "Gwŵr-Prŷs"]
+    rows.loc[0, "referral_notes"] = "Siân's neighbour said\r\nhe needs help"
+    export.write_bytes(b"\xef\xbb\xbf" + rows.to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
+    [report] = ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+    assert report.landed == len(rows) and report.quarantined == 0
+    first = landed(home, "oldham").iloc[0]
+    assert first["referral_ref"] == rows.loc[0, "referral_ref"] and first["mk_name_dob"]
+
+
+def test_no_key_no_run(monkeypatch, home):
+    monkeypatch.delenv("CCS_PSEUDONYMISATION_KEY", raising=False)
+    with pytest.raises(MissingKeyError):
+        load_key(home)
+    key = load_key(home, create=True)
+    assert (home / "pseudonymisation.key").stat().st_mode & 0o777 == 0o600
+    assert load_key(home, create=True) == key
+    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "from-the-environment")
+    assert load_key(home) == b"from-the-environment"
+
+
+def api_area(sources, area: str, monkeypatch) -> AreaConfig:
+    monkeypatch.setenv(f"TOKEN_{area.upper()}", sources.token(area))
+    return AreaConfig(area, base_url=f"{sources.base}/{area}/api", token_env=f"TOKEN_{area.upper()}")
+
+
+def snapshot(home: Path, area: str) -> pd.DataFrame:
+    """What is landed, without the batch bookkeeping: the same data, however it got there."""
+    data = landed(home, area).drop(columns=["_batch_id", "_loaded_at", "_source", "_source_row"])
+    return data.sort_values([f.name for f in contract_for(area).record_key]).reset_index(drop=True)
+
+
+def test_api_incremental_sync_across_two_runs(api, home, monkeypatch):
+    area = api_area(api, "tower_hamlets", monkeypatch)
+    api.admin("clock", {"now": "2022-06-30T12:00:00Z"})
+    [first] = ingest_area(area, home, KEY)
+    cursor = Landing(home, "tower_hamlets").state()["cursor"]
+    api.admin("clock", {"now": None})
+    [second] = ingest_area(area, home, KEY)
+    assert first.landed > 0 and second.landed > 0 and second.rows_in < first.rows_in + second.landed
+    assert Landing(home, "tower_hamlets").state()["cursor"] > cursor
+    clean_home = home.parent / "clean"
+    ingest_area(area, clean_home, KEY)
+    latest = lambda h: snapshot(h, "tower_hamlets").drop_duplicates("id", keep="last").reset_index(drop=True)
+    pd.testing.assert_frame_equal(latest(home), latest(clean_home))
+
+
+@pytest.mark.parametrize("fault", [{"error_every": 3}, {"rate_limit": 3}, {"repeat_record": 1}, {"slow_ms": 150}])
+def test_api_faults_end_with_the_same_landed_data(api, home, monkeypatch, fault):
+    area = api_area(api, "swansea_npt", monkeypatch)
+    ingest_area(area, home / "clean", KEY)
+    api.admin("faults", fault)
+    [report] = ingest_area(area, home / "faulty", KEY)
+    assert report.reconciles
+    pd.testing.assert_frame_equal(snapshot(home / "faulty", "swansea_npt"), snapshot(home / "clean", "swansea_npt"))
+
+
+def test_a_truncated_page_commits_nothing_and_the_next_run_recovers(api, home, monkeypatch):
+    area = api_area(api, "swansea_npt", monkeypatch)
+    api.admin("faults", {"truncate_every": 2})
+    with pytest.raises(Exception):
+        ingest_area(area, home, KEY)
+    assert not list((home / "landing" / "swansea_npt" / "referrals").glob("*.parquet"))
+    assert Landing(home, "swansea_npt").state()["cursor"] is None
+    api.admin("faults", {})
+    [report] = ingest_area(area, home, KEY)
+    assert report.landed > 1000
+
+
+def all_values(frame: pd.DataFrame, columns: list[str]) -> set[str]:
+    values = set()
+    for c in columns:
+        values |= {str(v) for v in frame[c] if v not in (None, "") and len(str(v)) >= 5}
+    return values
+
+
+def test_no_personal_data_passes_the_boundary(tmp_path, home, world, api, monkeypatch):
+    """Every file the pipeline wrote, scanned for every personal value the sources hold."""
+    norfolk = AreaConfig("norfolk", drop_folder=drop_folder(tmp_path, world, "norfolk", ["2022-0"]))
+    ingest_area(norfolk, home, KEY)
+    ingest_area(api_area(api, "tower_hamlets", monkeypatch), home, KEY)
+    exports = pd.concat([pd.read_csv(f, encoding="cp1252", dtype=str, keep_default_na=False)
+                         for f in norfolk.drop_folder.iterdir()])
+    personal = all_values(exports, ["Client Forename", "Client Surname", "Client DOB", "Client Phone", "Client Email",
+                                    "Client Postcode", "Notes", "Client ID"])
+    versions = pd.read_parquet(world / "tower_hamlets" / "system" / "referral_versions.parquet")
+    personal |= all_values(versions, ["client.firstName", "client.lastName", "client.dateOfBirth", "client.phone",
+                                      "client.email", "client.postcode", "notes", "client.clientId"])
+    personal -= {"Other"}
+    written = [p for p in home.rglob("*") if p.is_file() and p.name != "pseudonymisation.key"]
+    assert len(written) > 10
+    for path in written:
+        values = set()
+        if path.suffix == ".parquet":
+            for column in pd.read_parquet(path).astype(object).itertuples(index=False):
+                values |= {str(v) for v in column if v is not None}
+        else:
+            values.add(path.read_text())
+        values |= {leaf for v in list(values) for leaf in json_leaves(v)}  # quarantined records, batch records
+        hits = personal & values
+        assert not hits, f"{path} holds personal data: {sorted(hits)[:3]}"
+
+
+def json_leaves(text: str) -> set[str]:
+    try:
+        document = json.loads(text)
+    except (ValueError, TypeError):
+        return set()
+    leaves, stack = set(), [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif node is not None:
+            leaves.add(str(node))
+    return leaves
+
+
+def test_linkage_finds_the_real_people(tmp_path, home, world):
+    area = AreaConfig("norfolk", drop_folder=world / "norfolk" / "exports")
+    ingest_area(area, home, KEY)
+    people = pd.read_parquet(home / "landing" / "norfolk" / "people.parquet").set_index("referral_id")["person_key"]
+    truth = pd.read_parquet(world / "ground_truth_people" / "norfolk.parquet").set_index("referral_id")["person_id"]
+    quality = pair_quality(people, truth.reindex(people.index))
+    assert quality["records"] == len(truth)
+    assert quality["precision"] >= 0.98 and quality["recall"] >= 0.98, quality
+    assert people.str.startswith("p_").all()
+    # some people really were registered twice or mistyped, and linkage joined them
+    clients = landed(home, "norfolk").groupby("Referral ID").size()
+    assert quality["people_found"] < len(clients)
