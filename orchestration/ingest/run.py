@@ -8,7 +8,7 @@ import pandas as pd
 from ..config import AreaConfig
 from .contracts import contract_for
 from .landing import BatchReport, Landing, land_batches, parquet_bytes, write_atomically
-from .linkage import link
+from .linkage import link as connect
 from .privacy import MATCH_KEYS
 from .sources import ApiSettings, fetch_changes, read_export
 from .validate import parse_times
@@ -68,13 +68,16 @@ def next_cursor(frame, contract, since: str | None) -> str | None:
     return latest
 
 
-def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = False) -> list[BatchReport]:
-    """Land what is new for an area, then link its people again over everything landed."""
+def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = False, link: bool = True
+                ) -> list[BatchReport]:
+    """Land what is new for an area, then (unless the caller does it as its own step) link its people
+    again over everything landed."""
     if area.transport == "api":
         reports = [ingest_api(area, home, key, full_resync)]
     else:
         reports = ingest_files(area, pending_files(area, home), home, key)
-    link_people(area.key, home)
+    if link:
+        link_people(area.key, home)
     return reports
 
 
@@ -92,7 +95,7 @@ def link_people(area: str, home: Path) -> pd.DataFrame:
     # every version of a referral is one person: link on the referral id too
     records["mk_referral"] = "referral:" + records["referral_id"].astype(str)
     records["record_key"] = range(len(records))
-    records["person_key"] = link(records, [*columns, "mk_referral"])
+    records["person_key"] = connect(records, [*columns, "mk_referral"])
     # the pseudonym is the smallest match key hash in the person's group: stable, and reveals nothing
     smallest = records.melt(id_vars="person_key", value_vars=columns).dropna().groupby("person_key")["value"].min()
     people = records.drop_duplicates("referral_id")[["referral_id", "person_key"]]

@@ -1,0 +1,113 @@
+"""The Dagster code location: `dagster dev` in the repository root loads it (see pyproject.toml).
+
+Ingestion assets are partitioned by area: one partition per area that has a data contract. How each
+area is reached comes from $CCS_HOME/areas.yaml. A sensor starts a run when an export file lands in
+a CSV area's drop folder (once per file, however often it fires); a daily schedule syncs every area.
+"""
+
+import os
+
+import dagster as dg
+
+from .config import AreaConfig, ccs_home, load_areas
+from .ingest.contracts import CONTRACTS
+from .ingest.privacy import load_key
+from .ingest.run import file_digest, ingest_area, link_people, pending_files
+
+AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
+area_partitions = dg.StaticPartitionsDefinition(AREAS)
+
+
+class IngestConfig(dg.Config):
+    full_resync: bool = False  # API areas: fetch everything again, not only changes since the cursor
+
+
+def area_config(key: str) -> AreaConfig:
+    found = [a for a in load_areas() if a.key == key]
+    if not found:
+        raise dg.Failure(f"area {key!r} is not in {ccs_home() / 'areas.yaml'}")
+    return found[0]
+
+
+def pseudonymisation_key() -> bytes:
+    # Outside the demo there must be a key in the environment; the demo may make a local key file.
+    return load_key(ccs_home(), create=os.environ.get("CCS_DEMO") == "1")
+
+
+@dg.asset(
+    partitions_def=area_partitions,
+    group_name="ingestion",
+    kinds={"python", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("contract", asset="landed_referrals",
+                          description="Every row meets the area's data contract; rows that do not are quarantined."),
+        dg.AssetCheckSpec("reconciliation", asset="landed_referrals",
+                          description="Source rows = landed + already landed + quarantined, for every batch."),
+    ],
+)
+def landed_referrals(context: dg.AssetExecutionContext, config: IngestConfig):
+    """Referral records from the area's system, checked, pseudonymised and landed once; failures
+    quarantined with their reason. Personal data stops here."""
+    area = area_config(context.partition_key)
+    reports = ingest_area(area, ccs_home(), pseudonymisation_key(), full_resync=config.full_resync, link=False)
+    totals = {k: sum(getattr(r, k) for r in reports) for k in ("rows_in", "landed", "already_landed", "quarantined")}
+    reasons: dict = {}
+    for r in reports:
+        for k, v in r.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    yield dg.MaterializeResult(metadata={
+        "batches": len(reports), **totals, "sources": [r.source for r in reports][:50],
+        "quarantine_reasons": reasons})
+    rules = {}
+    for r in reports:
+        for name, stats in r.rules.items():
+            rules[name] = stats
+    yield dg.AssetCheckResult(
+        check_name="contract", passed=totals["quarantined"] == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantined_rows": totals["quarantined"], "reasons": reasons,
+                  "failed_rules": {k: v["unexpected"] for k, v in rules.items() if not v["success"]},
+                  "rules_checked": len(rules), "contract": reports[0].contract if reports else None})
+    yield dg.AssetCheckResult(
+        check_name="reconciliation", passed=all(r.reconciles for r in reports),
+        metadata={**totals, "batches_not_reconciling": [r.batch_id for r in reports if not r.reconciles]})
+
+
+@dg.asset(partitions_def=area_partitions, group_name="ingestion", deps=[landed_referrals], kinds={"python", "parquet"})
+def linked_people(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Each landed referral's person pseudonym, linking records by keyed match keys."""
+    people = link_people(context.partition_key, ccs_home())
+    return dg.MaterializeResult(metadata={"referrals": len(people), "people": int(people["person_key"].nunique())})
+
+
+ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people], partitions_def=area_partitions)
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60)
+def export_files(context: dg.SensorEvaluationContext):
+    """A run for each new export file in a CSV area's drop folder; the run key (file and content)
+    makes sure a file is processed once even if the sensor fires twice."""
+    try:
+        areas = load_areas()
+    except Exception as error:  # no areas.yaml yet: nothing to watch
+        return dg.SkipReason(str(error))
+    requests = []
+    for area in areas:
+        if area.transport != "csv":
+            continue
+        for path in pending_files(area, ccs_home()):
+            requests.append(dg.RunRequest(run_key=f"{area.key}:{path.name}:{file_digest(path)}",
+                                          partition_key=area.key, tags={"export_file": str(path)}))
+    return requests or dg.SkipReason("no new export files")
+
+
+@dg.schedule(job=ingest_job, cron_schedule="0 6 * * *", execution_timezone="Europe/London")
+def daily(context: dg.ScheduleEvaluationContext):
+    """Every morning: sync every configured area."""
+    for area in load_areas():
+        yield dg.RunRequest(run_key=f"daily:{area.key}:{context.scheduled_execution_time:%Y-%m-%d}",
+                            partition_key=area.key)
+
+
+defs = dg.Definitions(assets=[landed_referrals, linked_people], jobs=[ingest_job], sensors=[export_files],
+                      schedules=[daily])

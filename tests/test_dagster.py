@@ -1,0 +1,49 @@
+"""The Dagster code location: it loads, an area's partition materialises with its checks, and the
+file-drop sensor asks for each new export file once."""
+
+import shutil
+
+import dagster as dg
+import pytest
+
+from orchestration.config import AreaConfig, write_areas
+from orchestration.definitions import defs, export_files, landed_referrals, linked_people
+
+
+@pytest.fixture
+def home(tmp_path, world, monkeypatch):
+    home = tmp_path / "home"
+    drop = tmp_path / "norfolk-drop"
+    drop.mkdir()
+    for f in sorted((world / "norfolk" / "exports").iterdir())[:3]:
+        shutil.copy(f, drop / f.name)
+    write_areas(home / "areas.yaml", [AreaConfig("norfolk", drop_folder=drop)])
+    monkeypatch.setenv("CCS_HOME", str(home))
+    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "dagster-test-key")
+    return home
+
+
+def test_the_code_location_loads():
+    dg.Definitions.validate_loadable(defs)
+    assert landed_referrals.partitions_def.get_partition_keys() == ["norfolk", "oldham", "swansea_npt", "tower_hamlets"]
+
+
+def test_an_area_partition_materialises_with_its_checks(home):
+    result = dg.materialize([landed_referrals, linked_people], partition_key="norfolk",
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["reconciliation"].passed and checks["contract"].passed
+    landed = result.get_asset_materialization_events()[0].materialization.metadata
+    assert landed["batches"].value == 3 and landed["landed"].value == landed["rows_in"].value > 0
+    assert (home / "landing" / "norfolk" / "people.parquet").exists()
+
+
+def test_the_sensor_asks_once_per_new_file(home):
+    instance = dg.DagsterInstance.ephemeral()
+    requests = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert len(requests) == 3 and {r.partition_key for r in requests} == {"norfolk"}
+    assert len({r.run_key for r in requests}) == 3
+    dg.materialize([landed_referrals], partition_key="norfolk", instance=instance)
+    after = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(after, dg.SkipReason)
