@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.config import AreaConfig
-from orchestration.ingest.contracts import ContractError, contract_for, load_contract
+from orchestration.ingest.contracts import CONTRACTS, ContractError, contract_for, load_contract, read_contract
 from orchestration.ingest.landing import Landing
 from orchestration.ingest.linkage import pair_quality
 from orchestration.ingest.privacy import MissingKeyError, load_key
@@ -46,6 +46,8 @@ def test_every_contract_loads_and_a_malformed_one_fails_loudly(tmp_path):
     for area in ("norfolk", "tower_hamlets", "oldham", "swansea_npt"):
         contract = contract_for(area)
         assert contract.area == area and contract.personal["surname"].name
+    canonical = read_contract(CONTRACTS / "canonical_referral_event.odcs.yaml")
+    assert {p.name for p in canonical.schema_[0].properties} >= {"person_key", "age_band", "lsoa_code", "status"}
     broken = tmp_path / "broken.odcs.yaml"
     text = contract_for("norfolk").path.read_text().replace("logicalType: timestamp", "logicalTyp: timestamp", 1)
     broken.write_text(text)

@@ -78,7 +78,8 @@ def strict_schema() -> jsonschema.protocols.Validator:
     return jsonschema.Draft201909Validator(json.loads(OpenDataContractStandard.json_schema()))
 
 
-def load_contract(path: Path) -> SourceContract:
+def read_contract(path: Path) -> OpenDataContractStandard:
+    """Any ODCS v3 contract, checked against the standard's JSON Schema, then parsed."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -88,7 +89,13 @@ def load_contract(path: Path) -> SourceContract:
                 for e in strict_schema().iter_errors(document)]
     if problems:
         raise ContractError(f"{path}: not a valid ODCS v3 contract:\n  " + "\n  ".join(problems[:10]))
-    model = OpenDataContractStandard(**document)
+    return OpenDataContractStandard(**document)
+
+
+def load_contract(path: Path) -> SourceContract:
+    """A source dialect's contract, with what ingestion needs from it."""
+    path = Path(path)
+    model = read_contract(path)
     top = custom(model.customProperties)
     for needed in ("area", "transport"):
         if needed not in top:
