@@ -59,6 +59,7 @@ def cmd_serve_sources(args) -> int:
 
 
 def cmd_ingest(args) -> int:
+    from .ingest.directory import ingest_directory
     from .ingest.privacy import load_key
     from .ingest.run import ingest_area
 
@@ -69,6 +70,7 @@ def cmd_ingest(args) -> int:
     for area in areas:
         try:
             reports = ingest_area(area, home, key, full_resync=args.full_resync)
+            directory = ingest_directory(area, home)
         except Exception as error:  # one area's failure must not stop the others; say what and where
             failed = True
             print(f"{area.key}: FAILED, nothing committed: {error}", file=sys.stderr)
@@ -80,6 +82,7 @@ def cmd_ingest(args) -> int:
                   f"{'' if r.reconciles else '  DOES NOT RECONCILE'}")
         if not reports:
             print(f"{area.key}: nothing new")
+        print(f"{area.key}: directory: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in directory.items()))
     return 1 if failed else 0
 
 

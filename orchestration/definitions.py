@@ -12,6 +12,7 @@ import dagster as dg
 from .config import AreaConfig, ccs_home, load_areas
 from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
+from .ingest.directory import ingest_directory
 from .ingest.run import file_digest, ingest_area, link_people, pending_files
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
@@ -80,7 +81,16 @@ def linked_people(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"referrals": len(people), "people": int(people["person_key"].nunique())})
 
 
-ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people], partitions_def=area_partitions)
+@dg.asset(partitions_def=area_partitions, group_name="ingestion", kinds={"python", "parquet"})
+def landed_directory(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The area's service directory as it stands: organisations, services with the issues they accept
+    and where, intake pauses (Open Referral UK feeds or directory export files)."""
+    counts = ingest_directory(area_config(context.partition_key), ccs_home())
+    return dg.MaterializeResult(metadata=counts)
+
+
+ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people, landed_directory],
+                                 partitions_def=area_partitions)
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60)
@@ -109,5 +119,5 @@ def daily(context: dg.ScheduleEvaluationContext):
                             partition_key=area.key)
 
 
-defs = dg.Definitions(assets=[landed_referrals, linked_people], jobs=[ingest_job], sensors=[export_files],
+defs = dg.Definitions(assets=[landed_referrals, linked_people, landed_directory], jobs=[ingest_job], sensors=[export_files],
                       schedules=[daily])

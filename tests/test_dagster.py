@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from orchestration.config import AreaConfig, write_areas
-from orchestration.definitions import defs, export_files, landed_referrals, linked_people
+from orchestration.definitions import defs, export_files, landed_directory, landed_referrals, linked_people
 
 
 @pytest.fixture
@@ -17,6 +17,7 @@ def home(tmp_path, world, monkeypatch):
     drop.mkdir()
     for f in sorted((world / "norfolk" / "exports").iterdir())[:3]:
         shutil.copy(f, drop / f.name)
+    shutil.copytree(world / "norfolk" / "directory", tmp_path / "directory")
     write_areas(home / "areas.yaml", [AreaConfig("norfolk", drop_folder=drop)])
     monkeypatch.setenv("CCS_HOME", str(home))
     monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "dagster-test-key")
@@ -29,14 +30,16 @@ def test_the_code_location_loads():
 
 
 def test_an_area_partition_materialises_with_its_checks(home):
-    result = dg.materialize([landed_referrals, linked_people], partition_key="norfolk",
+    result = dg.materialize([landed_referrals, linked_people, landed_directory], partition_key="norfolk",
                             instance=dg.DagsterInstance.ephemeral())
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["reconciliation"].passed and checks["contract"].passed
-    landed = result.get_asset_materialization_events()[0].materialization.metadata
+    landed = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                  if e.materialization.asset_key == landed_referrals.key)
     assert landed["batches"].value == 3 and landed["landed"].value == landed["rows_in"].value > 0
     assert (home / "landing" / "norfolk" / "people.parquet").exists()
+    assert (home / "landing" / "norfolk" / "directory" / "services.parquet").exists()
 
 
 def test_the_sensor_asks_once_per_new_file(home):

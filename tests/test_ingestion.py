@@ -260,3 +260,21 @@ def test_linkage_finds_the_real_people(tmp_path, home, world):
     # some people really were registered twice or mistyped, and linkage joined them
     clients = landed(home, "norfolk").groupby("Referral ID").size()
     assert quality["people_found"] < len(clients)
+
+
+def test_directories_land_from_both_feed_envelopes_and_from_files(api, home, world, monkeypatch):
+    from orchestration.ingest.directory import ingest_directory
+
+    for area in ("tower_hamlets", "swansea_npt"):
+        counts = ingest_directory(api_area(api, area, monkeypatch), home)
+        total = api.get(area, "services", params={"per_page": 1}).json()
+        assert counts["services"] == total.get("total_items", total.get("totalElements"))
+        services = pd.read_parquet(home / "landing" / area / "directory" / "services.parquet")
+        assert services["service_name"].notna().all()  # empty names in the feed fall back to the organisation's
+        assert services["issue_labels"].map(len).min() >= 1 and services["coverage"].map(len).min() >= 1
+        assert not any("<" in n for n in services["service_name"])
+    counts = ingest_directory(AreaConfig("norfolk", drop_folder=world / "norfolk" / "exports"), home)
+    assert counts["services"] > 70 and counts["organisations"] > 130 and counts["intake_pauses"] > 0
+    labels = set(contract_for("norfolk").by_canonical("issues").valid_values)
+    services = pd.read_parquet(home / "landing" / "norfolk" / "directory" / "services.parquet")
+    assert set(services["issue_labels"].explode()) <= labels  # the directory speaks the contract's labels
