@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..config import AreaConfig
 from .landing import parquet_bytes, write_atomically
-from .sources import ApiSettings, BatchError
+from .sources import ApiSettings, BatchError, retrying_session
 
 # The Open Referral UK paging envelopes: (items, total pages).
 ENVELOPES = {"hsds3": ("contents", "total_pages"), "v1": ("content", "totalPages")}
@@ -22,13 +22,9 @@ def fetch_feed(settings: ApiSettings, path: str) -> list[dict]:
     """Every item of a paged Open Referral UK list, in either envelope, through dlt's REST client."""
     from dlt.sources.helpers.rest_client import RESTClient
     from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
-    from dlt.sources.helpers.requests import Client
 
-    session = Client(request_timeout=settings.timeout_seconds, request_max_attempts=settings.max_attempts,
-                     request_backoff_factor=settings.backoff_factor, respect_retry_after_header=True,
-                     raise_for_status=False).session
     client = RESTClient(base_url=settings.base_url.rstrip("/") + "/", auth=BearerTokenAuth(settings.token),
-                        session=session)
+                        session=retrying_session(settings))
     first = client.get(path, params={"page": 1, "per_page": 100})
     first.raise_for_status()
     body = first.json()

@@ -64,17 +64,24 @@ class ApiSettings:
     page_size: int = 500
 
 
+def retrying_session(settings: ApiSettings):
+    """dlt's HTTP session: timeouts, and retries with backoff on 5xx, 429 (honouring Retry-After)
+    and dropped connections."""
+    from dlt.sources.helpers.requests import Client
+
+    return Client(request_timeout=settings.timeout_seconds, request_max_attempts=settings.max_attempts,
+                  request_backoff_factor=settings.backoff_factor, respect_retry_after_header=True,
+                  raise_for_status=False).session
+
+
 def fetch_changes(settings: ApiSettings, contract: SourceContract, since: str | None) -> pd.DataFrame:
     """Every record changed after `since` (all records when None), through dlt's REST API source: it
     pages with the server's cursor, and retries 5xx, 429 (honouring Retry-After) and timeouts with
     backoff. Records stay in memory: nothing with personal data is written by dlt. Any failure,
     including a cut-off page, raises before anything is returned, so nothing is committed."""
-    from dlt.sources.helpers.requests import Client
     from dlt.sources.rest_api import rest_api_source
 
-    session = Client(request_timeout=settings.timeout_seconds, request_max_attempts=settings.max_attempts,
-                     request_backoff_factor=settings.backoff_factor, respect_retry_after_header=True,
-                     raise_for_status=False).session
+    session = retrying_session(settings)
     params = {"limit": settings.page_size}
     if since:
         params["updated_since"] = since
