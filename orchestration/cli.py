@@ -70,7 +70,6 @@ def cmd_ingest(args) -> int:
     for area in areas:
         try:
             reports = ingest_area(area, home, key, full_resync=args.full_resync)
-            directory = ingest_directory(area, home)
         except Exception as error:  # one area's failure must not stop the others; say what and where
             failed = True
             print(f"{area.key}: FAILED, nothing committed: {error}", file=sys.stderr)
@@ -82,7 +81,12 @@ def cmd_ingest(args) -> int:
                   f"{'' if r.reconciles else '  DOES NOT RECONCILE'}")
         if not reports:
             print(f"{area.key}: nothing new")
-        print(f"{area.key}: directory: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in directory.items()))
+        try:
+            directory = ingest_directory(area, home)
+            print(f"{area.key}: directory: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in directory.items()))
+        except Exception as error:
+            failed = True
+            print(f"{area.key}: directory FAILED, the previous directory stays: {error}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -13,7 +13,7 @@ from .config import AreaConfig, ccs_home, load_areas
 from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
-from .ingest.run import file_digest, ingest_area, link_people, pending_files
+from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
 area_partitions = dg.StaticPartitionsDefinition(AREAS)
@@ -77,7 +77,8 @@ def landed_referrals(context: dg.AssetExecutionContext, config: IngestConfig):
 @dg.asset(partitions_def=area_partitions, group_name="ingestion", deps=[landed_referrals], kinds={"python", "parquet"})
 def linked_people(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Each landed referral's person pseudonym, linking records by keyed match keys."""
-    people = link_people(context.partition_key, ccs_home())
+    with area_lock(ccs_home(), context.partition_key):
+        people = link_people(context.partition_key, ccs_home())
     return dg.MaterializeResult(metadata={"referrals": len(people), "people": int(people["person_key"].nunique())})
 
 
@@ -95,8 +96,8 @@ ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_p
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60)
 def export_files(context: dg.SensorEvaluationContext):
-    """A run for each new export file in a CSV area's drop folder; the run key (file and content)
-    makes sure a file is processed once even if the sensor fires twice."""
+    """A run for each CSV area with new export files in its drop folder; the run key (the files and
+    their content) makes sure files are processed once even if the sensor fires twice."""
     try:
         areas = load_areas()
     except Exception as error:  # no areas.yaml yet: nothing to watch
@@ -105,9 +106,11 @@ def export_files(context: dg.SensorEvaluationContext):
     for area in areas:
         if area.transport != "csv":
             continue
-        for path in pending_files(area, ccs_home()):
-            requests.append(dg.RunRequest(run_key=f"{area.key}:{path.name}:{file_digest(path)}",
-                                          partition_key=area.key, tags={"export_file": str(path)}))
+        files = pending_files(area, ccs_home())
+        if files:  # one run lands every new file of the area; the key names the files and their content
+            run_key = f"{area.key}:" + ",".join(f"{p.name}:{file_digest(p)[:16]}" for p in files)
+            requests.append(dg.RunRequest(run_key=run_key, partition_key=area.key,
+                                          tags={"export_files": ", ".join(p.name for p in files)[:1000]}))
     return requests or dg.SkipReason("no new export files")
 
 

@@ -20,7 +20,7 @@ def home(tmp_path, world, monkeypatch):
     shutil.copytree(world / "norfolk" / "directory", tmp_path / "directory")
     write_areas(home / "areas.yaml", [AreaConfig("norfolk", drop_folder=drop)])
     monkeypatch.setenv("CCS_HOME", str(home))
-    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "dagster-test-key")
+    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "dagster-test-key-" + "x" * 32)
     return home
 
 
@@ -44,9 +44,8 @@ def test_an_area_partition_materialises_with_its_checks(home):
 
 def test_the_sensor_asks_once_per_new_file(home):
     instance = dg.DagsterInstance.ephemeral()
-    requests = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert len(requests) == 3 and {r.partition_key for r in requests} == {"norfolk"}
-    assert len({r.run_key for r in requests}) == 3
+    [request] = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert request.partition_key == "norfolk" and request.run_key.count(".csv:") == 3
     dg.materialize([landed_referrals], partition_key="norfolk", instance=instance)
     after = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
     assert isinstance(after, dg.SkipReason)

@@ -16,7 +16,7 @@ from orchestration.ingest.privacy import MissingKeyError, load_key
 from orchestration.ingest.run import ingest_area
 from orchestration.ingest.sources import BatchError
 
-KEY = b"test-pseudonymisation-key"
+KEY = b"test-pseudonymisation-key-0123456789abcdef"
 
 
 @pytest.fixture
@@ -145,8 +145,40 @@ def test_no_key_no_run(monkeypatch, home):
     key = load_key(home, create=True)
     assert (home / "pseudonymisation.key").stat().st_mode & 0o777 == 0o600
     assert load_key(home, create=True) == key
-    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "from-the-environment")
-    assert load_key(home) == b"from-the-environment"
+    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "short")
+    with pytest.raises(MissingKeyError, match="at least 32 bytes"):
+        load_key(home)
+    monkeypatch.setenv("CCS_PSEUDONYMISATION_KEY", "from-the-environment-" + "k" * 20)
+    assert load_key(home) == b"from-the-environment-" + b"k" * 20
+
+
+def test_batches_made_with_another_key_are_refused(tmp_path, home, world):
+    area = AreaConfig("oldham", drop_folder=drop_folder(tmp_path, world, "oldham", ["202206"]))
+    ingest_area(area, home, KEY)
+    with pytest.raises(MissingKeyError, match="different pseudonymisation key"):
+        ingest_area(area, home, b"another-key-entirely-0123456789abcdef")
+
+
+def test_a_conflicting_version_is_quarantined_and_a_reread_quarantines_nothing_twice(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "oldham", ["202206"])
+    area = AreaConfig("oldham", drop_folder=folder)
+    export = next(folder.iterdir())
+    rows = pd.read_csv(export, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    rows.loc[1, "referral_notes"] = "Siân owes £40"
+    rows.loc[2, "current_status"] = "LOST"  # quarantined
+    rows.to_csv(export, index=False, encoding="utf-8-sig")
+    [first] = ingest_area(area, home, KEY)
+    # the same key (referral, last change) with a different status: not a repeat, a conflict
+    clash = rows.loc[[0]].copy()
+    clash["current_status"] = "REJECTED" if clash.iloc[0]["current_status"] != "REJECTED" else "ACCEPTED"
+    clash.to_csv(folder / "ocan_export_202206-clash.csv", index=False, encoding="utf-8-sig")
+    rows.to_csv(export, index=False, encoding="utf-8-sig", lineterminator="\r\n")  # the month re-exported
+    reports = ingest_area(area, home, KEY)
+    assert [r.reasons for r in reports if "clash" in r.source] == [{"modified_at: conflictingVersion": 1}]
+    assert all(r.reconciles for r in reports)
+    q = quarantined(home, "oldham")
+    assert (q["rule"] == "invalidValues").sum() == 1  # the re-exported bad row is not quarantined twice
+    assert len(landed(home, "oldham")) == first.landed
 
 
 def api_area(sources, area: str, monkeypatch) -> AreaConfig:

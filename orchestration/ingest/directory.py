@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..config import AreaConfig
 from .landing import parquet_bytes, write_atomically
-from .sources import ApiSettings, BatchError, retrying_session
+from .sources import ApiSettings, BatchError, describe_http_error, retrying_session
 
 # The Open Referral UK paging envelopes: (items, total pages).
 ENVELOPES = {"hsds3": ("contents", "total_pages"), "v1": ("content", "totalPages")}
@@ -25,6 +25,15 @@ def fetch_feed(settings: ApiSettings, path: str) -> list[dict]:
 
     client = RESTClient(base_url=settings.base_url.rstrip("/") + "/", auth=BearerTokenAuth(settings.token),
                         session=retrying_session(settings))
+    try:
+        return list(fetch_pages(client, settings, path))
+    except BatchError:
+        raise
+    except Exception as error:
+        raise BatchError(f"{settings.base_url}/{path}: the directory feed failed ({describe_http_error(error)})") from None
+
+
+def fetch_pages(client, settings: ApiSettings, path: str):
     first = client.get(path, params={"page": 1, "per_page": 100})
     first.raise_for_status()
     body = first.json()
@@ -33,12 +42,11 @@ def fetch_feed(settings: ApiSettings, path: str) -> list[dict]:
         raise BatchError(f"{settings.base_url}/{path}: neither the HSDS 3 nor the v1 paging envelope "
                          f"(keys {sorted(body)[:8]})")
     items_key, pages_key = ENVELOPES[kind]
-    items = list(body[items_key])
+    yield from body[items_key]
     for page in range(2, int(body[pages_key]) + 1):
         response = client.get(path, params={"page": page, "per_page": 100})
         response.raise_for_status()
-        items += response.json()[items_key]
-    return items
+        yield from response.json()[items_key]
 
 
 def text(value) -> str | None:

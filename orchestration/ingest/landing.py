@@ -6,6 +6,7 @@ that fails part way lands nothing and leaves the cursor where it was. Re-reading
 nothing: a record version (referral id, last change) is landed once.
 """
 
+import hashlib
 import json
 import os
 import uuid
@@ -58,11 +59,29 @@ class Landing:
         write_atomically(self.state_path, json.dumps(state, indent=1, sort_keys=True).encode())
 
     def landed(self, columns: list[str]) -> pd.DataFrame:
-        files = sorted((self.root / "referrals").glob("*.parquet"))
+        return self.read("referrals", columns)
+
+    def quarantined(self, columns: list[str]) -> pd.DataFrame:
+        return self.read("quarantine", columns)
+
+    def check_key(self, key: bytes) -> None:
+        """Batches pseudonymised with different keys cannot be linked: refuse to mix them."""
+        state = self.state()
+        fingerprint = privacy.key_fingerprint(key)
+        if state.get("key_fingerprint") not in (None, fingerprint):
+            raise privacy.MissingKeyError(f"{self.root} was landed with a different pseudonymisation key; "
+                                          "use that key, or land into a new CCS_HOME")
+        if state.get("key_fingerprint") is None:
+            state["key_fingerprint"] = fingerprint
+            self.commit_state(state)
+
+    def read(self, table: str, columns: list[str]) -> pd.DataFrame:
+        files = sorted((self.root / table).glob("*.parquet"))
         if not files:
             return pd.DataFrame(columns=columns)
-        select = ", ".join(f'"{c}"' for c in columns)
         with duckdb.connect() as con:
+            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
+            select = ", ".join(f'"{c}"' if c in present else f'null as "{c}"' for c in columns)
             return con.execute(f"select {select} from read_parquet(?, union_by_name=true)",
                                [[str(f) for f in files]]).df()
 
@@ -104,18 +123,44 @@ def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract
     checked = validate(frame, contract)
     failures = list(checked.failures) + status_regressions(frame, contract, landing, checked.failures)
     id_field, updated_field = contract.record_key
-    before = landing.landed([id_field.name, updated_field.name])
-    seen = set(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)))
+    before = landing.landed([id_field.name, updated_field.name, "_content_hash"])
+    seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
+                    before["_content_hash"]))
+    content = frame.apply(lambda row: content_hash(row, contract), axis=1)
+    failures += conflicting_versions(frame, content, contract, seen, {f.row for f in failures})
     reports = []
     for k, (source, _) in enumerate(parts):
         rows = batch_of.index[batch_of == k]
         mine = [f for f in failures if batch_of[f.row] == k]
-        reports.append(land_one(frame.loc[rows], mine, source, contract, landing, key, seen, checked.statistics))
+        reports.append(land_one(frame.loc[rows], content[rows], mine, source, contract, landing, key, seen,
+                                checked.statistics))
     return reports
 
 
-def land_one(frame: pd.DataFrame, failures: list[Failure], source: str, contract: SourceContract, landing: Landing,
-             key: bytes, seen: set, statistics: dict) -> BatchReport:
+def content_hash(row: pd.Series, contract: SourceContract) -> str:
+    return hashlib.sha256(public_json(row, contract).encode()).hexdigest()[:32]
+
+
+def conflicting_versions(frame: pd.DataFrame, content: pd.Series, contract: SourceContract, seen: dict,
+                         failed: set) -> list[Failure]:
+    """Two different records under one key (referral id, last change): the later one is quarantined,
+    never silently dropped as a repeat."""
+    id_field, updated_field = contract.record_key
+    first = dict(seen)
+    out = []
+    for row in frame.index:
+        if row in failed:
+            continue
+        key = (str(frame.at[row, id_field.name]), str(frame.at[row, updated_field.name]))
+        if key in first and first[key] is not None and first[key] != content[row]:
+            out.append(Failure(int(row), updated_field.name, "conflictingVersion", str(frame.at[row, updated_field.name])))
+        else:
+            first.setdefault(key, content[row])
+    return out
+
+
+def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
+             landing: Landing, key: bytes, seen: dict, statistics: dict) -> BatchReport:
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     id_field, updated_field = contract.record_key
@@ -124,8 +169,9 @@ def land_one(frame: pd.DataFrame, failures: list[Failure], source: str, contract
     repeated_in_batch = len(frame) - len(bad_rows) - len(good)
     keys = list(zip(good[id_field.name].astype(str), good[updated_field.name].astype(str)))
     new = pd.Series([k not in seen for k in keys], index=good.index, dtype=bool)
-    seen.update(keys)
+    seen.update(zip(keys, content[good.index]))
     records = pseudonymise(good[new], contract, key)
+    records["_content_hash"] = content[good.index[new]]
     records["_batch_id"] = batch_id
     records["_loaded_at"] = started
     quarantine = pd.DataFrame([{
@@ -133,12 +179,17 @@ def land_one(frame: pd.DataFrame, failures: list[Failure], source: str, contract
         "source_row": int(frame.at[f.row, SOURCE_ROW]), "field": f.field, "rule": f.rule,
         "value": None if contract_field_is_personal(contract, f.field) else f.value,
         "record": public_json(frame.loc[f.row], contract),
-    } for f in failures])
+        "_quarantine_key": f"{content[f.row]}:{f.field}:{f.rule}",
+    } for f in failures], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
+                                   "_quarantine_key"])
+    # a row quarantined before (a re-read file, a re-sent record) is not set aside twice
+    already = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
+    quarantine = quarantine[~quarantine["_quarantine_key"].isin(already)]
     reasons = {}
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
     report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame),
-                         landed=int(new.sum()), already_landed=int((~new).sum()) + repeated_in_batch,
+                         landed=len(records), already_landed=int((~new).sum()) + repeated_in_batch,
                          quarantined=len(bad_rows), reasons=reasons, rules=statistics, started=started,
                          finished=now_iso())
     landing.write_batch(report, records, quarantine)

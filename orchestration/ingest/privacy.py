@@ -33,7 +33,7 @@ MATCH_KEYS = {
     "name_dob_transposed": ["forename", "surname", "dob_unordered"],  # survives a day/month swap
     "forename_dob_postcode": ["forename", "dob", "postcode"],  # survives a surname typo
     "surname_dob_postcode": ["surname", "dob", "postcode"],  # survives a forename typo
-    "name_district": ["forename", "surname", "district"],  # survives a missing date of birth
+    "name_postcode": ["forename", "surname", "postcode"],  # survives a missing date of birth
     "email": ["email"],
 }
 
@@ -42,24 +42,39 @@ class MissingKeyError(RuntimeError):
     pass
 
 
+MIN_KEY_BYTES = 32
+
+
 def load_key(home: Path | None = None, create: bool = False) -> bytes:
     """The pseudonymisation key: from CCS_PSEUDONYMISATION_KEY, or (demo only, `create=True`) from a
-    key file under CCS_HOME that only its owner can read, made on first use."""
+    key file under CCS_HOME that only its owner can read, made on first use. A short key would make
+    the hashes guessable from a list of names and dates of birth, so it is refused."""
     value = os.environ.get(KEY_ENV)
     if value:
-        return value.encode()
-    if home is None or not create:
+        key = value.encode()
+    elif home is None or not create:
         raise MissingKeyError(f"{KEY_ENV} is not set: refusing to pseudonymise without a key "
                               "(the demo makes a local key file; a real deployment sets the variable)")
-    path = Path(home) / "pseudonymisation.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MissingKeyError(f"{path} can be read by others: chmod 600 it")
-    return path.read_text().strip().encode()
+    else:
+        path = Path(home) / "pseudonymisation.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.replace(tmp, path)  # whole or not at all
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise MissingKeyError(f"{path} can be read by others: chmod 600 it")
+        key = path.read_text().strip().encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise MissingKeyError(f"the pseudonymisation key must be at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it: landing refuses to mix batches made with different keys."""
+    return hmac.new(key, b"ccs-key-fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
 def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
@@ -80,12 +95,6 @@ def normalise_name(values: pd.Series) -> pd.Series:
 
 def normalise_postcode(values: pd.Series) -> pd.Series:
     return values.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True).replace("", None)
-
-
-def postcode_district(values: pd.Series) -> pd.Series:
-    """The outward code: everything but the last three characters of a normalised postcode."""
-    norm = normalise_postcode(values)
-    return norm.where(norm.str.len() >= 5).str[:-3]
 
 
 def parse_dates(values: pd.Series, fmt: str) -> pd.Series:
@@ -119,7 +128,6 @@ def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
         "dob": dob_text,
         "dob_unordered": unordered,
         "postcode": normalise_postcode(personal["postcode"]) if "postcode" in personal else None,
-        "district": postcode_district(personal["postcode"]) if "postcode" in personal else None,
         "email": personal["email"].str.strip().str.lower().replace("", None) if "email" in personal else None,
     }, index=personal.index)
 

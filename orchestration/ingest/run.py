@@ -1,6 +1,8 @@
 """Ingesting an area: each new export file, or the API's changes since the committed cursor."""
 
+import fcntl
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -28,14 +30,16 @@ def file_digest(path: Path) -> str:
 
 
 def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) -> list[BatchReport]:
-    """Land export files, one batch each; a file is marked read only once its batch has landed."""
+    """Land export files, one batch each; a file is marked read, by the digest of the very bytes that
+    were landed, only once its batch has landed (a file still growing is read again later)."""
     contract = contract_for(area.key)
     landing = Landing(home, area.key)
-    parts = [(str(p), read_export(p, contract)) for p in paths]
+    raw = {Path(p): Path(p).read_bytes() for p in paths}
+    parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
     reports = land_batches(parts, contract, landing, key)
     state = landing.state()
-    for path in paths:
-        state["files"][Path(path).name] = file_digest(path)
+    for path, data in raw.items():
+        state["files"][path.name] = hashlib.sha256(data).hexdigest()
     landing.commit_state(state)
     return reports
 
@@ -47,11 +51,24 @@ def ingest_api(area: AreaConfig, home: Path, key: bytes, full_resync: bool = Fal
     landing = Landing(home, area.key)
     state = landing.state()
     since = None if full_resync else state.get("cursor")
-    frame = fetch_changes(ApiSettings(area.base_url, area.token()), contract, since)
+    frame = fetch_changes(ApiSettings(area.base_url, area.token()), contract, look_back(since))
     [report] = land_batches([(f"{area.base_url} since {since or 'the start'}", frame)], contract, landing, key)
     state["cursor"] = next_cursor(frame, contract, since)
     landing.commit_state(state)
     return report
+
+
+LOOK_BACK = pd.Timedelta(minutes=15)
+
+
+def look_back(cursor: str | None) -> str | None:
+    """Ask again for a margin before the cursor: a change stamped just before the last sync but
+    committed after it is still fetched (what was landed already is recognised and not landed twice)."""
+    if cursor is None:
+        return None
+    moment = pd.Timestamp(cursor)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return (moment - LOOK_BACK).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def next_cursor(frame, contract, since: str | None) -> str | None:
@@ -68,16 +85,31 @@ def next_cursor(frame, contract, since: str | None) -> str | None:
     return latest
 
 
+@contextmanager
+def area_lock(home: Path, area: str):
+    """One ingestion of an area at a time (a sensor run and the daily run may overlap)."""
+    path = Path(home) / "state" / f"{area}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = False, link: bool = True
                 ) -> list[BatchReport]:
     """Land what is new for an area, then (unless the caller does it as its own step) link its people
     again over everything landed."""
-    if area.transport == "api":
-        reports = [ingest_api(area, home, key, full_resync)]
-    else:
-        reports = ingest_files(area, pending_files(area, home), home, key)
-    if link:
-        link_people(area.key, home)
+    with area_lock(home, area.key):
+        Landing(home, area.key).check_key(key)
+        if area.transport == "api":
+            reports = [ingest_api(area, home, key, full_resync)]
+        else:
+            reports = ingest_files(area, pending_files(area, home), home, key)
+        if link:
+            link_people(area.key, home)
     return reports
 
 

@@ -31,18 +31,19 @@ def check_columns(found: list[str], contract: SourceContract, where: str) -> Non
                          f"v{contract.version} requires them{hint}")
 
 
-def read_export(path: Path, contract: SourceContract) -> pd.DataFrame:
-    """An export file, decoded with the encoding its contract states."""
+def read_export(path: Path, contract: SourceContract, raw: bytes | None = None) -> pd.DataFrame:
+    """An export file (or the bytes read from it), decoded with the encoding its contract states."""
     stated = encoding = contract.properties.get("encoding", "utf-8")
-    raw = Path(path).read_bytes()
+    raw = Path(path).read_bytes() if raw is None else raw
     if encoding == "utf-8-sig" and not raw.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8"  # the byte-order mark is optional
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise BatchError(f"{path}: not {stated} as the contract says (byte {error.start}, line {line}: "
-                         f"{raw[error.start:error.start + 4]!r}); was the file saved in another encoding?") from error
+        # no bytes from the file in the message: they are usually inside a name
+        raise BatchError(f"{path}: not {stated} as the contract says (byte {error.start}, line {line}); "
+                         "was the file saved in another encoding?") from None
     if text.startswith("\ufeff"):  # a BOM left by a spreadsheet even where the contract expects none
         text = text[1:]
     frame = pd.read_csv(io.StringIO(text, newline=""), dtype=str, keep_default_na=False, na_values=[""])
@@ -62,6 +63,14 @@ class ApiSettings:
     max_attempts: int = 6
     backoff_factor: float = 0.5
     page_size: int = 500
+
+
+def describe_http_error(error: BaseException) -> str:
+    """The kind of failure and, for an HTTP error, its status: never the response body."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return type(error).__name__ + (f", HTTP {status}" if status else "")
 
 
 def retrying_session(settings: ApiSettings):
@@ -96,7 +105,12 @@ def fetch_changes(settings: ApiSettings, contract: SourceContract, since: str | 
         "resources": [{"name": "referrals", "endpoint": {"path": contract.properties.get("endpoint", "referrals"),
                                                           "data_selector": "data", "params": params}}],
     }, name=f"{contract.area}_referrals")
-    records = list(source)
+    try:
+        records = list(source)
+    except Exception as error:
+        # dlt's errors can quote whole pages of records: say what failed and where, nothing more
+        raise BatchError(f"{settings.base_url}: the sync failed and nothing was committed "
+                         f"({describe_http_error(error)})") from None
     frame = pd.json_normalize(records, sep=".") if records else pd.DataFrame(columns=contract.columns)
     check_columns(list(frame.columns), contract, f"{settings.base_url} (changes since {since or 'the start'})")
     for f in contract.fields:

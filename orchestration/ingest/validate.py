@@ -8,11 +8,13 @@ takes seconds.
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from .contracts import Field, SourceContract
 
+UK = ZoneInfo("Europe/London")
 ISO_8601 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)$"
 
 
@@ -56,8 +58,10 @@ def derived_columns(frame: pd.DataFrame, contract: SourceContract, now: datetime
         if f.not_in_future:
             column = f"__parsed__{f.name}"
             extra[column] = parse_times(frame[f.name], f.format)
-            local_now = now if f.format == "iso8601" else now.astimezone().replace(tzinfo=None)
-            expectations.append((gxe.ExpectColumnValuesToBeBetween(column=column, max_value=pd.Timestamp(local_now)),
+            # exports write UK wall-clock time, whatever the time zone of the machine reading them
+            reference = now.astimezone(timezone.utc) if f.format == "iso8601" else now.astimezone(UK)
+            expectations.append((gxe.ExpectColumnValuesToBeBetween(column=column,
+                                                                   max_value=pd.Timestamp(reference.replace(tzinfo=None))),
                                  f.name, "notInFuture"))
     return pd.DataFrame(extra, index=frame.index), expectations
 
