@@ -196,7 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=cmd_demo)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    from .config import ConfigError
+    from .ingest.contracts import ContractError
+    from .ingest.privacy import MissingKeyError
+    from .ingest.sources import BatchError
+
+    try:
+        return args.run(args)
+    except (ConfigError, ContractError, MissingKeyError, BatchError) as error:
+        print(f"ccs {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def load_key(home: Path | None = None, create: bool = False) -> bytes:
         key = value.encode()
     elif home is None or not create:
         raise MissingKeyError(f"{KEY_ENV} is not set: refusing to pseudonymise without a key "
-                              "(the demo makes a local key file; a real deployment sets the variable)")
+                              "(a real deployment sets the variable; `ccs ingest --demo-key` uses the demo's key file)")
     else:
         path = Path(home) / "pseudonymisation.key"
         if not path.exists():
