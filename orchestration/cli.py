@@ -90,6 +90,15 @@ def cmd_ingest(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_build(args) -> int:
+    """Build and test the warehouse from what is landed (dbt on DuckDB)."""
+    from .warehouse import build
+
+    build()
+    print(f"warehouse: {ccs_home() / 'warehouse.duckdb'}")
+    return 0
+
+
 def cmd_linkage_quality(args) -> int:
     """Pairwise precision and recall of the landed people against the world's ground truth."""
     import pandas as pd
@@ -141,6 +150,7 @@ def cmd_demo(args) -> int:
     print(f"  areas:        {home / 'areas.yaml'}\n  ground truth: {world / 'ground_truth.json'}")
     code = cmd_ingest(argparse.Namespace(config=None, area=None, full_resync=False, demo_key=True))
     print(f"  landing:      {home / 'landing'}")
+    code = code or cmd_build(args)
     if args.no_serve:
         server.shutdown()
         return code
@@ -181,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--demo-key", action="store_true",
                         help="without CCS_PSEUDONYMISATION_KEY, use (or make) the demo's key file under $CCS_HOME")
     ingest.set_defaults(run=cmd_ingest)
+
+    build = sub.add_parser("build", help="build and test the warehouse (dbt) from what is landed")
+    build.set_defaults(run=cmd_build)
 
     quality = sub.add_parser("linkage-quality", help="precision and recall of person linkage against a world's truth")
     quality.add_argument("--world", required=True, help="the folder `ccs generate` wrote")

@@ -1,0 +1,48 @@
+-- Every area's referral versions in the canonical model: labels mapped to canonical codes through the
+-- contracts' mappings (seed source_value_map). A label with no mapping stays null, never guessed.
+with versions as (
+    {% for area in ['norfolk', 'tower_hamlets', 'oldham', 'swansea_npt'] %}
+    select * from {{ ref('stg_' ~ area ~ '__referrals') }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+value_map as (select * from {{ ref('source_value_map') }}),
+
+issue_codes as (
+    select labels.area, labels.referral_id, labels.changed_at, list(m.canonical order by labels.position) as issues
+    from (
+        select area, referral_id, changed_at, unnest(issue_labels) as label,
+               generate_subscripts(issue_labels, 1) as position
+        from versions
+    ) as labels
+    left join value_map as m on m.area = labels.area and m.field = 'issues' and m.label = labels.label
+    group by all
+)
+
+select
+    v.area,
+    v.referral_id,
+    v.changed_at,
+    v.sent_at,
+    v.accepted_at,
+    v.contacted_at,
+    v.closed_at,
+    status.canonical as status,
+    decline.canonical as decline_reason,
+    outcome.canonical as outcome,
+    i.issues,
+    i.issues[1] as primary_issue,
+    v.referring_organisation_id,
+    v.receiving_service_id,
+    v.receiving_organisation_id,
+    v.lsoa_code,
+    v.lsoa_vintage,
+    v.age_band,
+    v.batch_id
+from versions as v
+left join issue_codes as i using (area, referral_id, changed_at)
+left join value_map as status on status.area = v.area and status.field = 'status' and status.label = v.status_label
+left join value_map as decline
+    on decline.area = v.area and decline.field = 'decline_reason' and decline.label = v.decline_label
+left join value_map as outcome on outcome.area = v.area and outcome.field = 'outcome' and outcome.label = v.outcome_label

@@ -1,0 +1,22 @@
+-- OCAN's monthly export: UK local times in ISO form, LSOA 2021; the receiving organisation by name.
+with landed as (select * from {{ source('landing', 'oldham_referrals') }})
+select
+    'oldham' as area,
+    referral_ref as referral_id,
+    strptime(modified_at, '%Y-%m-%d %H:%M:%S') as changed_at,
+    strptime(created_at, '%Y-%m-%d %H:%M:%S') as sent_at,
+    strptime(accepted_at, '%Y-%m-%d %H:%M:%S') as accepted_at,
+    strptime(first_contact_at, '%Y-%m-%d %H:%M:%S') as contacted_at,
+    strptime(closed_at, '%Y-%m-%d %H:%M:%S') as closed_at,
+    current_status as status_label,
+    decline_code as decline_label,
+    closure_reason as outcome_label,
+    string_split(need_codes, '|') as issue_labels,
+    from_org_id as referring_organisation_id,
+    to_service_id as receiving_service_id,
+    to_org_name as receiving_organisation_id,
+    lsoa21 as lsoa_code,
+    '2021' as lsoa_vintage,
+    _age_band as age_band,
+    _batch_id as batch_id
+from landed

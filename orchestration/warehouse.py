@@ -1,0 +1,66 @@
+"""The warehouse: dbt on DuckDB (dbt_project/), fed by what ingestion landed.
+
+The mapping tables the staging models need (each area's labels -> canonical codes, issue -> group)
+are written as dbt seeds from the data contracts, so the contracts stay the one place they live.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import ccs_home
+from .ingest.contracts import CONTRACTS, contract_for, read_contract
+
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+SHARED_REFERENCE = DBT_PROJECT.parent.parent / "shared" / "data" / "reference"
+AREAS = ("norfolk", "tower_hamlets", "oldham", "swansea_npt")
+
+
+def value_map_rows() -> list[dict]:
+    rows = []
+    for area in AREAS:
+        contract = contract_for(area)
+        for field in contract.fields:
+            for label, code in sorted(field.canonical_values.items()):
+                rows.append({"area": area, "field": field.canonical, "label": label, "canonical": code})
+    return rows
+
+
+def issue_group_rows() -> list[dict]:
+    canonical = read_contract(CONTRACTS / "canonical_referral_event.odcs.yaml")
+    issues = next(p for p in canonical.schema_[0].properties if p.name == "issues")
+    groups = next(c.value for c in issues.customProperties if c.property == "issueGroups")
+    return [{"issue": issue, "issue_group": group} for issue, group in groups.items()]
+
+
+def write_seeds(folder: Path = DBT_PROJECT / "seeds") -> None:
+    """The seeds derived from the contracts, rewritten only when they differ (dbt re-seeds on change)."""
+    for name, rows in (("source_value_map", value_map_rows()), ("issue_groups", issue_group_rows())):
+        path = folder / f"{name}.csv"
+        lines = [",".join(rows[0])] + [",".join(csv_field(v) for v in row.values()) for row in rows]
+        text = "\n".join(lines) + "\n"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def csv_field(value: str) -> str:
+    return f'"{value}"' if any(c in value for c in ',"\n') else value
+
+
+def dbt(*args: str) -> None:
+    """Run dbt in its own process (it then lets go of the DuckDB file), reading and writing under
+    CCS_HOME."""
+    env = {**os.environ, "CCS_HOME": str(ccs_home()), "DBT_PROFILES_DIR": str(DBT_PROJECT),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(DBT_PROJECT)]
+    result = subprocess.run(command, env=env, cwd=DBT_PROJECT, capture_output=True, text=True)
+    if result.returncode:
+        tail = "\n".join(result.stdout.splitlines()[-25:])
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
+
+
+def build() -> None:
+    write_seeds()
+    dbt("build")
