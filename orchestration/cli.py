@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ def cmd_serve_sources(args) -> int:
     from area_systems.server import admin_token, serve
 
     server = serve(Path(args.data), args.host, args.port, dict(args.fault or []), args.now)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop on SIGTERM as on Ctrl-C
     manifest = json.loads((Path(args.data) / "manifest.json").read_text())
     host, port = server.server_address[:2]
     print(f"serving {', '.join(server.areas)} on http://{host}:{port} (admin token {admin_token(manifest)})",

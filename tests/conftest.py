@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,12 +45,15 @@ class Sources:
     """A running `ccs serve-sources` on a free loopback port."""
 
     def __init__(self, data: Path, manifest: dict):
+        self.log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill and stall the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "serve-sources", "--data", str(data), "--port", "0"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://([\d.]+):(\d+) \(admin token (\w+)\)", line)
-        assert match, f"server did not start: {line!r} {self.process.stderr.read() if self.process.poll() else ''}"
+        if not match:
+            self.log.seek(0)
+            raise AssertionError(f"server did not start: {line!r} {self.log.read()}")
         self.base = f"http://{match.group(1)}:{match.group(2)}"
         self.admin_token = match.group(3)
         self.manifest = manifest
@@ -73,7 +77,13 @@ class Sources:
 
     def close(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process.stdout.close()
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
