@@ -6,14 +6,15 @@ a CSV area's drop folder (once per file, however often it fires); a daily schedu
 """
 
 import os
-
 import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from .config import AreaConfig, ccs_home, load_areas
 from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
 from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
+from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, dbt, write_seeds
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
 area_partitions = dg.StaticPartitionsDefinition(AREAS)
@@ -90,6 +91,31 @@ def landed_directory(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=counts)
 
 
+dbt_project = DbtProject(project_dir=DBT_PROJECT, profiles_dir=DBT_PROJECT)
+dbt_project.prepare_if_dev()  # under `dagster dev`; elsewhere (tests, CI, `ccs`) the next line does it
+if not dbt_project.manifest_path.exists():
+    write_seeds()
+    dbt("parse")
+
+
+# dbt reads each area's landed files as a source (landing/<area>_referrals, landing/<area>_people):
+# those are what the ingestion assets write.
+landing_views = [
+    dg.AssetSpec(["landing", f"{area}_{table}"], deps=[producer], group_name="ingestion",
+                 description=f"{area}'s landed {table} as dbt reads them (Parquet under $CCS_HOME/landing/{area}).")
+    for area in AREAS
+    for table, producer in (("referrals", "landed_referrals"), ("people", "linked_people"))
+]
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+def warehouse(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
+    """Every dbt model and seed as an asset, its tests as asset checks."""
+    write_seeds()
+    os.environ.setdefault("CCS_HOME", str(ccs_home()))
+    yield from dbt_cli.cli(["build"], context=context).stream()
+
+
 ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people, landed_directory],
                                  partitions_def=area_partitions)
 
@@ -122,5 +148,13 @@ def daily(context: dg.ScheduleEvaluationContext):
                             partition_key=area.key)
 
 
-defs = dg.Definitions(assets=[landed_referrals, linked_people, landed_directory], jobs=[ingest_job], sensors=[export_files],
-                      schedules=[daily])
+everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
+
+defs = dg.Definitions(
+    assets=[landed_referrals, linked_people, landed_directory, *landing_views, warehouse],
+    jobs=[ingest_job, everything_job],
+    sensors=[export_files],
+    schedules=[daily],
+    resources={"dbt_cli": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT),
+                                         dbt_executable=DBT_EXECUTABLE)},
+)

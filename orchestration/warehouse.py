@@ -16,6 +16,7 @@ from .ingest.contracts import CONTRACTS, contract_for, read_contract
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 SHARED_REFERENCE = DBT_PROJECT.parent.parent / "shared" / "data" / "reference"
 AREAS = ("norfolk", "tower_hamlets", "oldham", "swansea_npt")
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")  # the environment's own dbt, PATH or not
 
 
 def value_map_rows() -> list[dict]:
@@ -54,7 +55,7 @@ def dbt(*args: str) -> None:
     CCS_HOME."""
     env = {**os.environ, "CCS_HOME": str(ccs_home()), "DBT_PROFILES_DIR": str(DBT_PROJECT),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [str(Path(sys.executable).parent / "dbt"), *args, "--project-dir", str(DBT_PROJECT)]
+    command = [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT)]
     result = subprocess.run(command, env=env, cwd=DBT_PROJECT, capture_output=True, text=True)
     if result.returncode:
         tail = "\n".join(result.stdout.splitlines()[-25:])

@@ -4,18 +4,22 @@ dialects."""
 
 import os
 
+import dagster as dg
 import duckdb
 import pytest
 
 from orchestration.config import AreaConfig
 from orchestration.ingest.run import ingest_area
+from orchestration.definitions import defs
+from orchestration.definitions import warehouse as defs_warehouse
 from orchestration.warehouse import DBT_PROJECT, build, issue_group_rows, value_map_rows
 
 KEY = b"warehouse-test-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def warehouse(world, sources, manifest, tmp_path_factory):
+def warehouse_home(world, sources, manifest, tmp_path_factory):
+    """The test world ingested (CSV and HTTP) and the warehouse built from it, under its own CCS_HOME."""
     home = tmp_path_factory.mktemp("warehouse-home")
     sources.reset()
     for area, info in manifest["areas"].items():
@@ -29,13 +33,27 @@ def warehouse(world, sources, manifest, tmp_path_factory):
     os.environ["CCS_HOME"] = str(home)
     try:
         build()
+        yield home
     finally:
         if previous is None:
             del os.environ["CCS_HOME"]
         else:
             os.environ["CCS_HOME"] = previous
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+
+
+@pytest.fixture
+def warehouse(warehouse_home):
+    with duckdb.connect(str(warehouse_home / "warehouse.duckdb"), read_only=True) as con:
         yield con
+
+
+def test_dagster_builds_the_warehouse_with_dbt_tests_as_checks(warehouse_home):
+    result = dg.materialize([defs_warehouse], resources=defs.resources, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) >= 10 and all(c.passed for c in checks)
+    built = {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"fct_referrals", "mart_sla_by_area_year", "stg_swansea_npt__referrals"} <= built
 
 
 def test_referrals_per_area_and_year_match_the_truth(warehouse, truth):
