@@ -14,7 +14,7 @@ from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
 from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
-from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, dbt, write_seeds
+from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, write_seeds
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
 area_partitions = dg.StaticPartitionsDefinition(AREAS)
@@ -92,10 +92,7 @@ def landed_directory(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT, profiles_dir=DBT_PROJECT)
-dbt_project.prepare_if_dev()  # under `dagster dev`; elsewhere (tests, CI, `ccs`) the next line does it
-if not dbt_project.manifest_path.exists():
-    write_seeds()
-    dbt("parse")
+ensure_manifest()  # not prepare_if_dev(): that only runs under `dagster dev`, and looks for dbt on PATH
 
 
 # dbt reads each area's landed files as a source (landing/<area>_referrals, landing/<area>_people):

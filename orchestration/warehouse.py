@@ -62,6 +62,17 @@ def dbt(*args: str) -> None:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
 
 
+def ensure_manifest() -> Path:
+    """dbt's manifest, parsed again whenever a model, seed, macro or the project file is newer."""
+    manifest = DBT_PROJECT / "target" / "manifest.json"
+    write_seeds()
+    sources = [p for folder in ("models", "seeds", "macros") for p in (DBT_PROJECT / folder).rglob("*")]
+    newest = max(p.stat().st_mtime for p in [*sources, DBT_PROJECT / "dbt_project.yml"])
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        dbt("parse")
+    return manifest
+
+
 def build() -> None:
     write_seeds()
     dbt("build")
