@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from orchestration.config import AreaConfig
+from orchestration.ingest.directory import ingest_directory
 from orchestration.ingest.run import ingest_area
 from orchestration.definitions import defs
 from orchestration.definitions import warehouse as defs_warehouse
@@ -29,6 +30,7 @@ def warehouse_home(world, sources, manifest, tmp_path_factory):
             os.environ[f"WAREHOUSE_TEST_TOKEN_{area}"] = info["token"]
             config = AreaConfig(area, base_url=f"{sources.base}{info['api_path']}", token_env=f"WAREHOUSE_TEST_TOKEN_{area}")
         ingest_area(config, home, KEY)
+        ingest_directory(config, home)
     previous = os.environ.get("CCS_HOME")
     os.environ["CCS_HOME"] = str(home)
     try:
@@ -86,3 +88,18 @@ def test_the_seeds_are_the_contracts_mappings():
     """The mapping seeds are written from the contracts: a contract change without them fails here."""
     written = (DBT_PROJECT / "seeds" / "source_value_map.csv").read_text().splitlines()[1:]
     assert len(written) == len(value_map_rows()) and len(issue_group_rows()) == 26
+
+
+def test_the_network_matches_the_truth(warehouse, truth):
+    rows = warehouse.sql("select * from mart_network_by_area_year").df().to_dict("records")
+    assert len(rows) == sum(len(v["years"]) for v in truth["areas"].values())
+    for row in rows:
+        expected = truth["areas"][row["area"]]["years"][str(row["year"])]["network"]
+        found = {
+            "distinct_connections": row["distinct_connections"], "connected_organisations": row["connected_organisations"],
+            "average_connections_per_organisation": float(row["average_connections_per_organisation"]),
+            "referrals_to_vcs": row["referrals_to_vcs"], "la_share": float(row["la_share"]),
+            "referring_la_or_statutory_organisations": row["referring_la_or_statutory"],
+            "referring_vcs_organisations": row["referring_vcs"],
+        }
+        assert found == {k: expected[k] for k in found}, (row["area"], row["year"])

@@ -1,5 +1,8 @@
--- OCAN's monthly export: UK local times in ISO form, LSOA 2021; the receiving organisation by name.
-with landed as (select * from {{ source('landing', 'oldham_referrals') }})
+-- OCAN's monthly export: UK local times in ISO form, LSOA 2021. It names the receiving organisation
+-- rather than giving its id: the directory gives the id.
+with landed as (select * from {{ source('landing', 'oldham_referrals') }}),
+
+organisations as (select organisation_id, organisation_name from {{ source('landing', 'oldham_organisations') }})
 select
     'oldham' as area,
     referral_ref as referral_id,
@@ -14,9 +17,10 @@ select
     string_split(need_codes, '|') as issue_labels,
     from_org_id as referring_organisation_id,
     to_service_id as receiving_service_id,
-    to_org_name as receiving_organisation_id,
+    o.organisation_id as receiving_organisation_id,
     lsoa21 as lsoa_code,
     '2021' as lsoa_vintage,
     _age_band as age_band,
     _batch_id as batch_id
 from landed
+left join organisations as o on o.organisation_name = landed.to_org_name

@@ -1,0 +1,51 @@
+-- The network the evaluators measured for Norfolk, for any area and year: referring organisations by
+-- type, distinct connections (unordered pairs with at least one referral either way), average
+-- distinct partners per connected organisation, referrals to the voluntary sector, LA share.
+with referrals as (
+    select r.area, r.sent_year as year, r.referring_organisation_id as referrer,
+           r.receiving_organisation_id as receiver, f.organisation_type as referrer_type,
+           t.organisation_type as receiver_type
+    from {{ ref('fct_referrals') }} as r
+    left join {{ ref('int_organisations') }} as f on f.area = r.area and f.organisation_id = r.referring_organisation_id
+    left join {{ ref('int_organisations') }} as t on t.area = r.area and t.organisation_id = r.receiving_organisation_id
+),
+
+pairs as (
+    select distinct area, year, least(referrer, receiver) as one, greatest(referrer, receiver) as other
+    from referrals
+    where referrer <> receiver
+),
+
+connected as (
+    select area, year, count(distinct organisation) as organisations
+    from (select area, year, one as organisation from pairs union all select area, year, other from pairs)
+    group by all
+),
+
+connections as (select area, year, count(*) as connections from pairs group by all),
+
+volumes as (
+    select
+        area,
+        year,
+        count(*) as referrals,
+        count(distinct referrer) filter (where referrer_type = 'local_authority') as referring_local_authority,
+        count(distinct referrer) filter (where referrer_type = 'statutory') as referring_statutory,
+        count(distinct referrer) filter (where referrer_type = 'vcs') as referring_vcs,
+        count(*) filter (where receiver_type = 'vcs') as referrals_to_vcs,
+        count(*) filter (where referrer_type = 'local_authority' or receiver_type = 'local_authority')
+            as referrals_to_or_from_la
+    from referrals
+    group by all
+)
+
+select
+    v.*,
+    v.referring_local_authority + v.referring_statutory as referring_la_or_statutory,
+    c.organisations as connected_organisations,
+    n.connections as distinct_connections,
+    round(2.0 * n.connections / c.organisations, 3) as average_connections_per_organisation,
+    round(v.referrals_to_or_from_la / v.referrals, 4) as la_share
+from volumes as v
+left join connected as c using (area, year)
+left join connections as n using (area, year)
