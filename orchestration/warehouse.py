@@ -4,7 +4,6 @@ The mapping tables the staging models need (each area's labels -> canonical code
 are written as dbt seeds from the data contracts, so the contracts stay the one place they live.
 """
 
-import csv
 import os
 import subprocess
 import sys

@@ -220,7 +220,7 @@ def test_api_faults_end_with_the_same_landed_data(api, home, monkeypatch, fault)
 def test_a_truncated_page_commits_nothing_and_the_next_run_recovers(api, home, monkeypatch):
     area = api_area(api, "swansea_npt", monkeypatch)
     api.admin("faults", {"truncate_every": 2})
-    with pytest.raises(Exception):
+    with pytest.raises(BatchError, match="the sync failed and nothing was committed"):
         ingest_area(area, home, KEY)
     assert not list((home / "landing" / "swansea_npt" / "referrals").glob("*.parquet"))
     assert Landing(home, "swansea_npt").state()["cursor"] is None

@@ -91,10 +91,6 @@ def tables(services, organisations, pauses) -> dict[str, pd.DataFrame]:
     }
 
 
-def iso_date(values: pd.Series, fmt: str) -> pd.Series:
-    return pd.to_datetime(values, format=fmt).dt.strftime("%Y-%m-%d")
-
-
 def from_norfolk_files(folder: Path) -> dict[str, pd.DataFrame]:
     """NCAN's directory export names organisations and services, without ids: the names are the ids."""
     read = lambda name: pd.read_csv(folder / name, encoding="cp1252", dtype=str, keep_default_na=False)

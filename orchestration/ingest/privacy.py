@@ -142,10 +142,3 @@ def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -
         joined = parts[first].str.cat([parts[c] for c in rest], sep="|") if rest else parts[first]  # missing part: NA
         out[f"mk_{name}"] = keyed_hash(key, f"{area}:{name}", joined.astype(object).where(joined.notna(), None))
     return pd.DataFrame(out, index=personal.index)
-
-
-def referral_day(values: pd.Series, fmt: str) -> pd.Series:
-    """The date part of a referral timestamp in the dialect's format (ISO with offset or Z included)."""
-    if fmt == "iso":
-        return pd.to_datetime(values, utc=True, format="ISO8601").dt.tz_convert("Europe/London").dt.date
-    return pd.to_datetime(values, format=fmt).dt.date
