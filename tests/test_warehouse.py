@@ -103,3 +103,17 @@ def test_the_network_matches_the_truth(warehouse, truth):
             "referring_vcs_organisations": row["referring_vcs"],
         }
         assert found == {k: expected[k] for k in found}, (row["area"], row["year"])
+
+
+def test_unmet_demand_matches_the_truth(warehouse, truth):
+    rows = warehouse.sql("select * from mart_unmet_demand_by_area_year").df().to_dict("records")
+    assert len(rows) == sum(len(v["years"]) for v in truth["areas"].values())
+    reasons = {"no_capacity": "declined_no_capacity", "not_eligible": "declined_not_eligible",
+               "out_of_area": "declined_out_of_area", "client_declined": "declined_by_client",
+               "duplicate": "declined_duplicate", "other": "declined_other"}
+    for row in rows:
+        expected = truth["areas"][row["area"]]["years"][str(row["year"])]
+        assert {r: row[c] for r, c in reasons.items()} == expected["declines_by_reason"], (row["area"], row["year"])
+        assert (row["expired"], row["cancelled"]) == (expected["responses"]["expired"], expected["responses"]["cancelled"])
+        assert (row["bounce_referrals"], row["bounced_people"]) == (expected["bounce_referrals"], expected["bounced_people"]), \
+            (row["area"], row["year"])
