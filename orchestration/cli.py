@@ -96,8 +96,8 @@ def cmd_build(args) -> int:
     """Build and test the warehouse from what is landed (dbt on DuckDB)."""
     from .warehouse import build
 
-    build()
-    print(f"warehouse: {ccs_home() / 'warehouse.duckdb'}")
+    snapshot = build()
+    print(f"warehouse: {ccs_home() / 'warehouse.duckdb'}\nserving snapshot: {snapshot}")
     return 0
 
 

@@ -14,7 +14,7 @@ from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
 from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
-from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, write_seeds
+from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, publish, write_seeds
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
 area_partitions = dg.StaticPartitionsDefinition(AREAS)
@@ -111,6 +111,8 @@ def warehouse(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
     write_seeds()
     os.environ.setdefault("CCS_HOME", str(ccs_home()))
     yield from dbt_cli.cli(["build"], context=context).stream()
+    if context.selected_output_names == context.op_execution_context.op_def.output_dict.keys():
+        publish()  # the whole warehouse built and tested: publish the serving snapshot
 
 
 ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people, landed_directory],

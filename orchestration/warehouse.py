@@ -72,6 +72,40 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-def build() -> None:
+# What the dashboards may see: aggregates only, never a row per person or per referral.
+PUBLISHED = ("mart_sla_by_area_year", "mart_network_by_area_year", "mart_unmet_demand_by_area_year",
+             "mart_repeat_crisis_by_area_year", "mart_repeat_crisis_cohorts", "dim_date")
+
+
+def build() -> Path:
+    """Build and test the warehouse, then publish the serving snapshot (only after a good build)."""
     write_seeds()
     dbt("build")
+    return publish()
+
+
+def publish(home: Path | None = None) -> Path:
+    """Copy the published marts into a new DuckDB file and move it into place in one rename, so a
+    dashboard reading the old snapshot is never blocked and never sees half a build."""
+    import duckdb
+
+    home = Path(home or ccs_home())
+    target = home / "serving" / "snapshot.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".snapshot-{os.getpid()}.duckdb")
+    building.unlink(missing_ok=True)
+    with duckdb.connect(str(building)) as out:
+        out.execute("attach ? as warehouse (read_only)", [str(home / "warehouse.duckdb")])
+        for table in PUBLISHED:
+            out.execute(f"create table {table} as select * from warehouse.main.{table}")
+        out.execute("""create table snapshot_info as
+            select area, max(changed_at) as data_as_of, current_timestamp as published_at
+            from warehouse.main.int_referral_versions group by area""")
+        columns = {c for (c,) in out.execute("select column_name from information_schema.columns "
+                                             "where table_catalog = current_database()").fetchall()}
+        leaked = columns & {"person_key", "referral_id", "lsoa_code"}
+        if leaked:
+            raise RuntimeError(f"refusing to publish row-level columns {sorted(leaked)}")
+        out.execute("detach warehouse")
+    os.replace(building, target)
+    return target

@@ -13,7 +13,7 @@ from orchestration.ingest.directory import ingest_directory
 from orchestration.ingest.run import ingest_area
 from orchestration.definitions import defs
 from orchestration.definitions import warehouse as defs_warehouse
-from orchestration.warehouse import DBT_PROJECT, build, issue_group_rows, value_map_rows
+from orchestration.warehouse import DBT_PROJECT, build, issue_group_rows, publish, value_map_rows
 
 KEY = b"warehouse-test-key-0123456789abcdef"
 
@@ -145,3 +145,18 @@ def test_repeat_crisis_matches_the_truth(warehouse, truth):
                                                                     figures["repeated_within_365_days"])
         assert abs(float(row["rate"]) - figures["rate"]) <= 0.01 and row["is_final"] == expected["final"], \
             (row["area"], row["cohort_year"], row["advice"])
+
+
+def test_the_serving_snapshot_holds_aggregates_only_and_never_blocks_a_reader(warehouse_home, truth):
+    snapshot = warehouse_home / "serving" / "snapshot.duckdb"
+    reader = duckdb.connect(str(snapshot), read_only=True)  # a dashboard with the snapshot open
+    tables = {t for (t,) in reader.execute("select table_name from information_schema.tables").fetchall()}
+    assert {"mart_sla_by_area_year", "mart_network_by_area_year", "snapshot_info"} <= tables
+    columns = {c for (c,) in reader.execute("select column_name from information_schema.columns").fetchall()}
+    assert not columns & {"person_key", "referral_id", "lsoa_code", "age_band"}
+    assert reader.execute("select count(*) from snapshot_info").fetchall()[0][0] == len(truth["areas"])
+    publish(warehouse_home)  # a new publish while the reader holds the old one
+    assert reader.execute("select count(*) from mart_sla_by_area_year").fetchall()[0][0] == 10
+    reader.close()
+    with duckdb.connect(str(snapshot), read_only=True) as fresh:
+        assert fresh.execute("select count(*) from mart_sla_by_area_year").fetchall()[0][0] == 10
