@@ -50,8 +50,11 @@ def warehouse(warehouse_home):
 
 
 def test_dagster_builds_the_warehouse_with_dbt_tests_as_checks(warehouse_home):
+    snapshot = warehouse_home / "serving" / "snapshot.duckdb"
+    before = snapshot.stat().st_mtime_ns
     result = dg.materialize([defs_warehouse], resources=defs.resources, instance=dg.DagsterInstance.ephemeral())
     assert result.success
+    assert snapshot.stat().st_mtime_ns > before  # a whole build publishes a new snapshot
     checks = result.get_asset_check_evaluations()
     assert len(checks) >= 10 and all(c.passed for c in checks)
     built = {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
