@@ -7,6 +7,7 @@ nothing: a record version (referral id, last change) is landed once.
 """
 
 import hashlib
+import io
 import json
 import os
 import uuid
@@ -95,8 +96,6 @@ class Landing:
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
@@ -121,9 +120,12 @@ def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract
     frame = pd.concat([f for _, f in parts], ignore_index=True)
     batch_of = pd.Series(sum([[k] * len(f) for k, (_, f) in enumerate(parts)], []), index=frame.index, dtype=int)
     checked = validate(frame, contract)
-    failures = list(checked.failures) + status_regressions(frame, contract, landing, checked.failures)
     id_field, updated_field = contract.record_key
-    before = landing.landed([id_field.name, updated_field.name, "_content_hash"])
+    status = contract.by_canonical("status")
+    # what is landed already, read once for every check and batch below
+    before = landing.landed([id_field.name, updated_field.name, status.name, "_content_hash"])
+    quarantined_before = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
+    failures = list(checked.failures) + status_regressions(frame, contract, before, checked.failures)
     seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
                     before["_content_hash"]))
     content = frame.apply(lambda row: content_hash(row, contract), axis=1)
@@ -133,7 +135,7 @@ def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract
         rows = batch_of.index[batch_of == k]
         mine = [f for f in failures if batch_of[f.row] == k]
         reports.append(land_one(frame.loc[rows], content[rows], mine, source, contract, landing, key, seen,
-                                checked.statistics))
+                                quarantined_before, checked.statistics))
     return reports
 
 
@@ -160,7 +162,7 @@ def conflicting_versions(frame: pd.DataFrame, content: pd.Series, contract: Sour
 
 
 def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
-             landing: Landing, key: bytes, seen: dict, statistics: dict) -> BatchReport:
+             landing: Landing, key: bytes, seen: dict, quarantined_before: set, statistics: dict) -> BatchReport:
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     id_field, updated_field = contract.record_key
@@ -183,8 +185,8 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     } for f in failures], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
                                    "_quarantine_key"])
     # a row quarantined before (a re-read file, a re-sent record) is not set aside twice
-    already = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
-    quarantine = quarantine[~quarantine["_quarantine_key"].isin(already)]
+    quarantine = quarantine[~quarantine["_quarantine_key"].isin(quarantined_before)]
+    quarantined_before.update(quarantine["_quarantine_key"])
     reasons = {}
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
@@ -221,7 +223,7 @@ def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> p
     return pd.concat([public, keys], axis=1)
 
 
-def status_regressions(frame: pd.DataFrame, contract: SourceContract, landing: Landing,
+def status_regressions(frame: pd.DataFrame, contract: SourceContract, before: pd.DataFrame,
                        already: list[Failure]) -> list[Failure]:
     """Rows whose status is behind the status of an earlier change of the same referral (closed, then
     sent again later, say). An old version arriving late is history, not a regression."""
@@ -237,7 +239,6 @@ def status_regressions(frame: pd.DataFrame, contract: SourceContract, landing: L
     rows = rows[rows["rank"].notna() & rows["when"].notna() & ~rows.index.isin(failed)]
     if rows.empty:
         return []
-    before = landing.landed([id_field.name, updated_field.name, status.name])
     history = pd.DataFrame({"id": before[id_field.name].astype(str), "rank": rank_of(before[status.name]),
                             "when": parse_times(before[updated_field.name], updated_field.format)})
     history = pd.concat([history[history["id"].isin(set(rows["id"]))], rows.assign(row=rows.index)])

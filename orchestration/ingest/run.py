@@ -26,7 +26,11 @@ def pending_files(area: AreaConfig, home: Path) -> list[Path]:
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return digest(Path(path).read_bytes())
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) -> list[BatchReport]:
@@ -39,7 +43,7 @@ def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) ->
     reports = land_batches(parts, contract, landing, key)
     state = landing.state()
     for path, data in raw.items():
-        state["files"][path.name] = hashlib.sha256(data).hexdigest()
+        state["files"][path.name] = digest(data)
     landing.commit_state(state)
     return reports
 
