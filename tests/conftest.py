@@ -5,6 +5,7 @@ files it writes and talk to the server over loopback, as the pipeline will.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -99,3 +100,37 @@ def api(sources):
     sources.reset()
     yield sources
     sources.reset()
+
+
+WAREHOUSE_KEY = b"warehouse-test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def warehouse_home(world, sources, manifest, tmp_path_factory):
+    """The test world ingested (CSV and HTTP) and the warehouse built and published from it, under its own
+    CCS_HOME (set only while building: tests that need it set it themselves)."""
+    from orchestration.config import AreaConfig
+    from orchestration.ingest.directory import ingest_directory
+    from orchestration.ingest.run import ingest_area
+    from orchestration.warehouse import build
+
+    home = tmp_path_factory.mktemp("warehouse-home")
+    sources.reset()
+    for area, info in manifest["areas"].items():
+        if info["transport"] == "csv":
+            config = AreaConfig(area, drop_folder=world / info["exports"])
+        else:
+            os.environ[f"WAREHOUSE_TEST_TOKEN_{area}"] = info["token"]
+            config = AreaConfig(area, base_url=f"{sources.base}{info['api_path']}", token_env=f"WAREHOUSE_TEST_TOKEN_{area}")
+        ingest_area(config, home, WAREHOUSE_KEY)
+        ingest_directory(config, home)
+    previous = os.environ.get("CCS_HOME")
+    os.environ["CCS_HOME"] = str(home)
+    try:
+        build()
+    finally:
+        if previous is None:
+            del os.environ["CCS_HOME"]
+        else:
+            os.environ["CCS_HOME"] = previous
+    return home

@@ -8,40 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from orchestration.config import AreaConfig
-from orchestration.ingest.directory import ingest_directory
-from orchestration.ingest.run import ingest_area
 from orchestration.definitions import defs
 from orchestration.definitions import warehouse as defs_warehouse
-from orchestration.warehouse import DBT_PROJECT, build, issue_group_rows, publish, value_map_rows
-
-KEY = b"warehouse-test-key-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def warehouse_home(world, sources, manifest, tmp_path_factory):
-    """The test world ingested (CSV and HTTP) and the warehouse built from it, under its own CCS_HOME."""
-    home = tmp_path_factory.mktemp("warehouse-home")
-    sources.reset()
-    for area, info in manifest["areas"].items():
-        if info["transport"] == "csv":
-            config = AreaConfig(area, drop_folder=world / info["exports"])
-        else:
-            os.environ[f"WAREHOUSE_TEST_TOKEN_{area}"] = info["token"]
-            config = AreaConfig(area, base_url=f"{sources.base}{info['api_path']}", token_env=f"WAREHOUSE_TEST_TOKEN_{area}")
-        ingest_area(config, home, KEY)
-        ingest_directory(config, home)
-    previous = os.environ.get("CCS_HOME")
-    os.environ["CCS_HOME"] = str(home)
-    try:
-        build()
-        yield home
-    finally:
-        if previous is None:
-            del os.environ["CCS_HOME"]
-        else:
-            os.environ["CCS_HOME"] = previous
-
+from orchestration.warehouse import DBT_PROJECT, issue_group_rows, publish, value_map_rows
 
 @pytest.fixture
 def warehouse(warehouse_home):
@@ -49,7 +18,8 @@ def warehouse(warehouse_home):
         yield con
 
 
-def test_dagster_builds_the_warehouse_with_dbt_tests_as_checks(warehouse_home):
+def test_dagster_builds_the_warehouse_with_dbt_tests_as_checks(warehouse_home, monkeypatch):
+    monkeypatch.setenv("CCS_HOME", str(warehouse_home))
     snapshot = warehouse_home / "serving" / "snapshot.duckdb"
     before = snapshot.stat().st_mtime_ns
     result = dg.materialize([defs_warehouse], resources=defs.resources, instance=dg.DagsterInstance.ephemeral())
