@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import taxonomy as tx
+from .grants import merge_grants_truth, org_identifiers, write_grants
 from .dialects import DIALECTS, Dialect, Renderer, format_times, utc_millis
 from .profiles import AREAS
 from .truth import Latent, area_truth
@@ -57,6 +58,7 @@ def generate(out: Path, seed: int = 1, scale: float = 1.0, start: str = "2019-01
              "areas": {key: figures for key, (_, figures) in zip(keys, results)}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=1, ensure_ascii=False) + "\n")
+    merge_grants_truth(out, keys, seed)
     return manifest
 
 
@@ -97,11 +99,13 @@ def generate_area(out: Path, key: str, seed: int, scale: float, start: str, end:
             pending.result()
     sink.close()
     write_directory(folder, world, dialect)
+    write_grants(out, world)
     info = {
         "network": profile.network, "system": dialect.system, "transport": dialect.transport,
         "dialect": dialect.key, "live_from": profile.live_from, "lsoa_vintage": dialect.lsoa_vintage,
         **({"exports": f"{key}/exports", "directory": f"{key}/directory"} if dialect.transport == "csv" else
            {"api_path": f"/{key}/api", "token": api_token(seed, key)}),
+        "grants": f"{key}/grants",
     }
     labels = {code: dialect.issue_labels.get(code, code) for code in tx.ISSUE_CODES}
     figures = area_truth(world, Latent.concat(latent), labels)
@@ -274,6 +278,7 @@ def write_directory(folder: Path, world: AreaWorld, dialect: Dialect) -> None:
             "accepting": not paused_now,
             "pauses": [(a, b) for a, b in s.pauses if a * MINUTES_PER_DAY < end_minute],
         })
+    org_ids = [x["org_identifier"] or "" for x in org_identifiers(world, world.seed)]  # 360Giving org-ids
     users = np.bincount(world.user_org[world.user_join * MINUTES_PER_DAY < end_minute], minlength=len(world.orgs))
     if dialect.transport == "csv":
         (folder / "directory").mkdir(parents=True, exist_ok=True)
@@ -295,6 +300,7 @@ def write_directory(folder: Path, world: AreaWorld, dialect: Dialect) -> None:
             "Organisation Role": [o.role.replace("_", " ").title() for o in world.orgs],
             "Joined": [day_text(o.join_day)[:10] for o in world.orgs],
             "Registered Users": users.tolist(),
+            "Org ID": org_ids,
         })
         pauses = pa.table({
             "Service": [x["service"].name for x in rows for _ in x["pauses"]],
@@ -323,6 +329,7 @@ def write_directory(folder: Path, world: AreaWorld, dialect: Dialect) -> None:
             "org_role": [o.role for o in world.orgs],
             "joined": [date_only(o.join_day) for o in world.orgs],
             "registered_users": users.tolist(),
+            "org_identifier": org_ids,
         })
         write_csv(services, folder / "directory" / "ocan_services.csv", dialect)
         write_csv(orgs, folder / "directory" / "ocan_organisations.csv", dialect)
@@ -330,7 +337,8 @@ def write_directory(folder: Path, world: AreaWorld, dialect: Dialect) -> None:
         directory = {
             "organisations": [{
                 "id": r.org_ids[o.id], "name": o.name, "org_type": o.org_type, "role": o.role,
-                "joined": date_only(o.join_day), "registered_users": int(users[o.id])} for o in world.orgs],
+                "joined": date_only(o.join_day), "registered_users": int(users[o.id]),
+                "org_identifier": org_ids[o.id] or None} for o in world.orgs],
             "services": [{
                 "id": r.service_ids[x["service"].id], "organisation_id": r.org_ids[x["org"].id],
                 "name": x["service"].name, "issues": x["issues"],

@@ -253,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
                      for k, svc in enumerate(directory["services"]) if svc["live_from"] <= today]
         else:
             items = [{"id": o["id"], "name": o["name"], "description": f"<p>{o['name']}</p>",
-                      "x_org_type": o["org_type"], "x_role": o["role"]}
+                      "x_org_type": o["org_type"], "x_role": o["role"], **org_identifier_fields(o, v1)}
                      for o in directory["organisations"] if o["joined"] <= today]
         if item is not None:
             found = [x for x in items if x["id"] == item]
@@ -283,7 +283,8 @@ def service_record(svc: dict, org: dict, k: int, v1: bool, today: str) -> dict:
         "name": "" if k % 17 == 5 else svc["name"],
         "description": description,
         "status": "active",
-        "organization": {"id": org["id"], "name": org["name"], "x_org_type": org["org_type"], "x_role": org["role"]},
+        "organization": {"id": org["id"], "name": org["name"], "x_org_type": org["org_type"], "x_role": org["role"],
+                         **org_identifier_fields(org, v1)},
         "x_accepting_referrals": not paused,
         "x_intake_pauses": svc["intake_pauses"],
         "x_live_from": svc["live_from"],
@@ -298,6 +299,24 @@ def service_record(svc: dict, org: dict, k: int, v1: bool, today: str) -> dict:
         record["service_areas"] = [{"id": a["code"], "name": a["name"], "extent_type": "ward", "uri": a["code"]}
                                    for a in svc["areas"]]
     return record
+
+
+def org_identifier_fields(org: dict, v1: bool) -> dict:
+    """The organisation's org-id (org-id.guide scheme and number): HSDS 3's organization_identifiers;
+    the v1 feeds have no such field, so a vendor extension."""
+    ident = org.get("org_identifier")
+    if not ident:
+        return {} if v1 else {"organization_identifiers": []}
+    if v1:
+        return {"x_org_identifier": ident}
+    scheme, _, number = ident.rpartition("-")
+    return {"organization_identifiers": [{"identifier_scheme": scheme, "identifier": number,
+                                          "identifier_type": SCHEME_NAMES.get(scheme, scheme)}]}
+
+
+SCHEME_NAMES = {"GB-CHC": "Charity number (England and Wales)", "GB-COH": "Company number", "GB-SC": "Scottish charity number",
+                "GB-LAE": "Local authority (England)", "GB-PLA": "Principal local authority (Wales)",
+                "GB-NHS": "NHS organisation", "GB-EDU": "School (URN)", "GB-GOV": "Government department"}
 
 
 def serve(data: Path, host: str = "127.0.0.1", port: int = 8765, faults: dict | None = None, now: str | None = None):
