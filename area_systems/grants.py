@@ -294,15 +294,15 @@ def write_csv_text_money(path: Path, grants: list[dict]) -> None:
 def write_csv_plain(path: Path, grants: list[dict]) -> None:
     """UTF-8 without BOM, ISO dates, plain numbers, column titles in another case and spacing."""
     header = ["Identifier", "Title", "Description", "Currency", "Amount awarded", "Award date",
-              "Recipient Org: Identifier", "Recipient Org: Name", "Funding Org: Identifier", "Funding Org: Name",
-              "Grant Programme: Title", "Beneficiary Location: Geographic Code", "Data Source"]
+              "Recipient Org: Identifier", "Recipient Org: Name", "Recipient Ind: Identifier", "Funding Org: Identifier",
+              "Funding Org: Name", "Grant Programme: Title", "Beneficiary Location: Geographic Code", "Data Source"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for g in grants:
         writer.writerow([g["identifier"], title(g), description(g), "GBP", f"{g['amount']:.2f}".removesuffix(".00"),
                          g["award_date"], g["recipient_org_identifier"] or "", g["recipient_org_name"] or "",
-                         g["funder_identifier"], g["funder_name"], g["programme"], g["beneficiary_lad"],
+                         g.get("individual_id", ""), g["funder_identifier"], g["funder_name"], g["programme"], g["beneficiary_lad"],
                          "https://example.org/ocf/grants"])
     path.write_text(buffer.getvalue(), encoding="utf-8")
 
@@ -315,13 +315,14 @@ def write_xlsx(path: Path, grants: list[dict]) -> None:
     sheet = book.active
     sheet.title = "grants"
     sheet.append(["Identifier", "Title", "Description", "Currency", "Amount Awarded", "Award Date",
-                  "Recipient Org:Identifier", "Recipient Org:Name", "Funding Org:Identifier", "Funding Org:Name",
-                  "Grant Programme:Title", "Beneficiary Location:Name", "Beneficiary Location:Geographic Code",
+                  "Recipient Org:Identifier", "Recipient Org:Name", "Recipient Ind:Identifier", "Funding Org:Identifier",
+                  "Funding Org:Name", "Grant Programme:Title", "Beneficiary Location:Name", "Beneficiary Location:Geographic Code",
                   "Planned Dates:Start Date", "Planned Dates:End Date", "Officer"])
     for k, g in enumerate(grants):
         start, end = planned(g)
         sheet.append([g["identifier"], title(g), description(g), "GBP", g["amount"], date.fromisoformat(g["award_date"]),
-                      g["recipient_org_identifier"], g["recipient_org_name"], g["funder_identifier"], g["funder_name"],
+                      g["recipient_org_identifier"], g["recipient_org_name"], g.get("individual_id"), g["funder_identifier"],
+                      g["funder_name"],
                       g["programme"], g["beneficiary_name"], g["beneficiary_lad"], date.fromisoformat(start),
                       date.fromisoformat(end), f"Officer {k % 3 + 1}"])
     book.properties.created = book.properties.modified = datetime(2023, 1, 1)

@@ -16,6 +16,7 @@ from .config import AreaConfig, ccs_home, load_areas
 from .ingest.contracts import CONTRACTS
 from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
+from .ingest.grants import ingest_grants
 from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
 from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, publish, write_seeds
 
@@ -94,6 +95,32 @@ def landed_directory(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=counts)
 
 
+@dg.asset(
+    group_name="ingestion",
+    kinds={"python", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("contract", asset="landed_grants",
+                          description="Every grant meets the 360Giving contract; rows that do not are quarantined."),
+        dg.AssetCheckSpec("reconciliation", asset="landed_grants",
+                          description="Rows read = landed + quarantined."),
+    ],
+)
+def landed_grants(context: dg.AssetExecutionContext):
+    """Funders' grants from the 360Giving files configured under `grants:` in areas.yaml, checked and
+    landed as a whole (grants to individuals without the person); failures quarantined with their reason."""
+    report = ingest_grants(None, ccs_home())
+    yield dg.MaterializeResult(metadata={
+        "rows_in": report.rows_in, "landed": report.landed, "quarantined": report.quarantined,
+        "to_individuals": report.to_individuals, "files": [f["source"] for f in report.files][:50],
+        "quarantine_reasons": report.reasons})
+    yield dg.AssetCheckResult(check_name="contract", passed=report.quarantined == 0, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"quarantined_rows": report.quarantined, "reasons": report.reasons,
+                                        "contract": report.contract})
+    yield dg.AssetCheckResult(check_name="reconciliation", passed=report.reconciles,
+                              metadata={"rows_in": report.rows_in, "landed": report.landed,
+                                        "quarantined": report.quarantined})
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT, profiles_dir=DBT_PROJECT)
 ensure_manifest()  # not prepare_if_dev(): that only runs under `dagster dev`, and looks for dbt on PATH
 
@@ -154,7 +181,7 @@ def daily(context: dg.ScheduleEvaluationContext):
 everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
 
 defs = dg.Definitions(
-    assets=[landed_referrals, linked_people, landed_directory, *landing_views, warehouse],
+    assets=[landed_referrals, linked_people, landed_directory, landed_grants, *landing_views, warehouse],
     jobs=[ingest_job, everything_job],
     sensors=[export_files],
     schedules=[daily],

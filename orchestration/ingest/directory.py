@@ -77,8 +77,26 @@ def from_feed(area: str, services: list[dict], organisations: list[dict]) -> dic
         pauses += [{"area": area, "service_id": str(s["id"]), "paused_from": p["from"], "paused_to": p["to"]}
                    for p in s.get("x_intake_pauses", [])]
     organisation_rows = [{"area": area, "organisation_id": str(o["id"]), "organisation_name": text(o.get("name")),
-                          "organisation_type": o.get("x_org_type"), "role": o.get("x_role")} for o in organisations]
+                          "organisation_type": o.get("x_org_type"), "role": o.get("x_role"),
+                          "org_identifier": feed_org_identifier(o)} for o in organisations]
     return tables(rows, organisation_rows, pauses)
+
+
+def feed_org_identifier(organisation: dict) -> str | None:
+    """The organisation's org-id (scheme-number, as 360Giving uses it): HSDS 3's organization_identifiers
+    (the first with an org-id.guide scheme), or the v1 feeds' vendor field."""
+    for item in organisation.get("organization_identifiers") or []:
+        if item.get("identifier_scheme") and item.get("identifier"):
+            return org_id(f"{item['identifier_scheme']}-{item['identifier']}")
+    return org_id(organisation.get("x_org_identifier"))
+
+
+def org_id(value) -> str | None:
+    """An org-id as 360Giving files write it: upper case, no spaces; empty is None."""
+    if value is None or value != value:  # None or NaN
+        return None
+    text_value = re.sub(r"\s+", "", str(value)).upper()
+    return text_value or None
 
 
 def tables(services, organisations, pauses) -> dict[str, pd.DataFrame]:
@@ -86,7 +104,7 @@ def tables(services, organisations, pauses) -> dict[str, pd.DataFrame]:
         "services": pd.DataFrame(services, columns=["area", "service_id", "service_name", "organisation_id",
                                                     "issue_labels", "coverage", "accepting_referrals", "live_from"]),
         "organisations": pd.DataFrame(organisations, columns=["area", "organisation_id", "organisation_name",
-                                                              "organisation_type", "role"]),
+                                                              "organisation_type", "role", "org_identifier"]),
         "intake_pauses": pd.DataFrame(pauses, columns=["area", "service_id", "paused_from", "paused_to"]),
     }
 
@@ -102,7 +120,8 @@ def from_norfolk_files(folder: Path) -> dict[str, pd.DataFrame]:
           "live_from": pd.to_datetime(s["Live From"], format="%d/%m/%Y").strftime("%Y-%m-%d")}
          for _, s in services.iterrows()],
         [{"area": "norfolk", "organisation_id": o["Organisation"], "organisation_name": o["Organisation"],
-          "organisation_type": o["Organisation Type"], "role": o["Organisation Role"]} for _, o in orgs.iterrows()],
+          "organisation_type": o["Organisation Type"], "role": o["Organisation Role"],
+          "org_identifier": org_id(o.get("Org ID"))} for _, o in orgs.iterrows()],
         [{"area": "norfolk", "service_id": p["Service"],
           "paused_from": pd.to_datetime(p["Paused From"], format="%d/%m/%Y").strftime("%Y-%m-%d"),
           "paused_to": pd.to_datetime(p["Paused Until"], format="%d/%m/%Y").strftime("%Y-%m-%d")}
@@ -120,7 +139,8 @@ def from_oldham_files(folder: Path) -> dict[str, pd.DataFrame]:
           "coverage": s["ward_codes"].split("|"), "accepting_referrals": s["accepting_referrals"] == "true",
           "live_from": s["live_from"]} for _, s in services.iterrows()],
         [{"area": "oldham", "organisation_id": o["org_id"], "organisation_name": o["org_name"],
-          "organisation_type": o["org_type"], "role": o["org_role"]} for _, o in orgs.iterrows()],
+          "organisation_type": o["org_type"], "role": o["org_role"],
+          "org_identifier": org_id(o.get("org_identifier"))} for _, o in orgs.iterrows()],
         pauses)
 
 
