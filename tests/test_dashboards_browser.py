@@ -6,6 +6,7 @@ browser-automation package is needed; `.ci/run` installs Debian's chromium.
 """
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -55,7 +56,8 @@ class Browser:
             match = re.search(r"DevTools listening on (ws://\S+)", line)
             url = match and match.group(1)
         assert url, "chromium did not start"
-        self.socket = connect(url, max_size=None, open_timeout=20)
+        self.closing = contextlib.ExitStack()
+        self.socket = self.closing.enter_context(connect(url, max_size=None, open_timeout=20))
         self.ids = itertools.count(1)
         self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
@@ -122,7 +124,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.socket.close()
+            self.closing.close()
         finally:
             self.process.terminate()
             try:
@@ -179,13 +181,17 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def running_app(warehouse_home):
-    app = App(snapshot_file(warehouse_home))
+def running_app(request):
+    app = App(snapshot_file(request))
     yield app
     app.close()
 
 
-def snapshot_file(home: Path) -> Path:
+def snapshot_file(request) -> Path:
+    """The test world's snapshot, or CCS_DASHBOARD_TEST_SNAPSHOT (as in test_dashboards.py)."""
+    if os.environ.get("CCS_DASHBOARD_TEST_SNAPSHOT"):
+        return Path(os.environ["CCS_DASHBOARD_TEST_SNAPSHOT"])
+    home = request.getfixturevalue("warehouse_home")
     current = home / "serving" / "current.duckdb"
     return current if current.exists() else home / "serving" / "snapshot.duckdb"
 
@@ -204,7 +210,7 @@ def test_every_page_renders_without_an_exception(running_app, browser, path, nam
     exceptions = browser.evaluate("""[...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText)""")
     assert exceptions == [], exceptions
     title = browser.evaluate("document.querySelector('h1') && document.querySelector('h1').innerText")
-    assert title and title.strip().lower().replace(" ", "_") == (name if path else "overview"), title
+    assert title and title.strip().lower().replace(" ", "_") == name, title
     data_as_of = browser.evaluate("document.body.innerText")
     assert "Data as of" in data_as_of and "Norfolk" in data_as_of
     javascript_errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]

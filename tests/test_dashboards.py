@@ -1,0 +1,596 @@
+"""The dashboards, driven with Streamlit's AppTest against a real serving snapshot (the seed-7 test world
+built by the `warehouse_home` fixture): every page and filter, the figures shown compared with
+independent queries of the snapshot, disclosure control on everything shown and exported, the
+steering-group pack (python-pptx and LibreOffice).
+
+`CCS_DASHBOARD_TEST_SNAPSHOT=FILE` runs the same tests against another snapshot without building one.
+"""
+
+import csv
+import io
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboards" / "app.py"
+PAGES = ["views/overview.py", "views/grant_priorities.py", "views/provision_gaps.py", "views/network.py",
+         "views/data_quality.py"]
+AREA_LABELS = {"norfolk": "Norfolk", "tower_hamlets": "Tower Hamlets", "oldham": "Oldham",
+               "swansea_npt": "Swansea & Neath Port Talbot"}
+
+# Tables of whole-area figures (shown as they are); every other table is below area level.
+WHOLE_AREA_TABLES = {"kpis", "network_history", "repeat_crisis", "reconciliation", "snapshot_info", "checks_not_passed"}
+COUNT_COLUMNS = {"referrals", "accepted", "responded", "unmet", "declined_no_capacity", "declined_not_eligible",
+                 "declined_out_of_area", "expired", "bounce_referrals", "sent_during_paused_intake",
+                 "referrals_received", "referrals_sent", "sla_due", "sla_met", "sla_breaches", "episodes",
+                 "repeated_within_365_days", "rows", "baseline", "referrals_year_earlier"}
+
+
+# -- the snapshot and independent expectations ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def snapshot(request) -> Path:
+    override = os.environ.get("CCS_DASHBOARD_TEST_SNAPSHOT")
+    if override:
+        return Path(override)
+    home = request.getfixturevalue("warehouse_home")
+    current = home / "serving" / "current.duckdb"
+    return current if current.exists() else home / "serving" / "snapshot.duckdb"
+
+
+@pytest.fixture(scope="session")
+def db(snapshot):
+    connection = duckdb.connect(str(snapshot), read_only=True)
+    yield connection
+    connection.close()
+
+
+def sql(db, query: str, *params) -> pd.DataFrame:
+    return db.execute(query, list(params)).df()
+
+
+def shown(n) -> str:
+    """The disclosure rule written out again, independently of dashboards/disclosure.py."""
+    n = int(n)
+    if n == 0:
+        return "0"
+    if n < 8:
+        return "<8"
+    return str(int(math.floor(n / 5 + 0.5)) * 5)
+
+
+def is_disclosed(value) -> bool:
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value in ("", "<8"):
+        return True
+    n = int(value)
+    return n == 0 or (n >= 8 and n % 5 == 0)
+
+
+@pytest.fixture(scope="session")
+def latest_year(db) -> int:
+    return int(sql(db, "select max(period_label) as y from mart_area_kpis where period_type = 'year' and is_complete")["y"][0])
+
+
+# -- driving the app ----------------------------------------------------------------------------------
+
+def open_page(snapshot: Path, page: str, **query) -> AppTest:
+    """The app as a visitor with this URL query sees it (AppTest runs the script in this process)."""
+    os.environ["CCS_SNAPSHOT"] = str(snapshot)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def tables(at: AppTest) -> dict[str, pd.DataFrame]:
+    """Every table on the page by its export name (each table is followed by its CSV button)."""
+    found, last = {}, None
+    for element in at.main:
+        if element.type == "arrow_data_frame" or type(element).__name__ == "Dataframe":
+            last = element.value
+        elif type(element).__name__ == "DownloadButton" and element.key and element.key.startswith("csv_"):
+            found[element.key[4:]] = last
+    return found
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    import json
+    return [json.loads(e.proto.spec) for e in at.main if getattr(e, "type", None) == "vega_lite_chart"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    saved = {k: os.environ.get(k) for k in ("CCS_SNAPSHOT", "CCS_DISCLOSURE", "CCS_DISCLOSURE_THRESHOLD", "CCS_HOME")}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+# -- disclosure rule ----------------------------------------------------------------------------------
+
+def test_disclosure_rule_for_one_count(monkeypatch):
+    from dashboards.disclosure import disclose_count, disclose_rate
+    monkeypatch.delenv("CCS_DISCLOSURE", raising=False)
+    monkeypatch.delenv("CCS_DISCLOSURE_THRESHOLD", raising=False)
+    assert [disclose_count(n) for n in (0, 1, 7, 8, 12, 13, 17, 18, 1234, None)] == \
+        [0, "<8", "<8", 10, 10, 15, 15, 20, 1235, None]
+    assert disclose_rate(3, 40) is None  # the numerator is hidden: a percentage would give it away
+    assert disclose_rate(9, 7) is None  # the denominator is under 8
+    assert disclose_rate(13, 42) == pytest.approx(15 / 40)  # from the rounded figures
+    assert disclose_rate(0, 9) == 0
+
+
+def test_disclosure_threshold_is_configuration_and_on_by_default(monkeypatch):
+    from dashboards.disclosure import current_rule, disclose_count
+    monkeypatch.delenv("CCS_DISCLOSURE", raising=False)
+    monkeypatch.delenv("CCS_DISCLOSURE_THRESHOLD", raising=False)
+    assert current_rule().enabled and current_rule().threshold == 8
+    monkeypatch.setenv("CCS_DISCLOSURE_THRESHOLD", "10")
+    assert disclose_count(9) == "<10" and disclose_count(11) == 10
+    monkeypatch.setenv("CCS_DISCLOSURE", "off")
+    assert disclose_count(3) == 3
+
+
+# -- every page, every filter ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("areas", [["norfolk"], ["oldham", "swansea_npt"], []], ids=["one", "several", "all"])
+def test_every_page_renders_for_one_several_and_all_areas(snapshot, db, page, areas):
+    query = {"area": [AREA_LABELS[a] for a in areas]} if areas else {}
+    at = open_page(snapshot, page, **query)
+    expected = areas or sorted(sql(db, "select area from snapshot_info")["area"])
+    caption = " ".join(c.value for c in at.caption)
+    names = dict(sql(db, "select area, area_name from snapshot_info").values)
+    for area in expected:
+        assert names[area] in caption  # "data as of" for every selected area
+    for area in set(names) - set(expected):
+        assert f"**{names[area]}**" not in caption
+    assert tables(at), "every page shows at least one table"
+
+
+@pytest.mark.parametrize("areas", [["norfolk"], ["oldham", "tower_hamlets"], []], ids=["one", "several", "all"])
+def test_overview_kpis_are_the_snapshots(snapshot, db, latest_year, areas):
+    query = {"area": [AREA_LABELS[a] for a in areas]} if areas else {}
+    at = open_page(snapshot, PAGES[0], **query)
+    expected = sql(db, "select * from mart_area_kpis where period_label = ? order by area", str(latest_year))
+    if areas:
+        expected = expected[expected["area"].isin(areas)]
+    referrals = [m.value for m in at.metric if m.label == "Referrals"]
+    assert referrals == [f"{n:,}" for n in expected["referrals"]]
+    people = [m.value for m in at.metric if m.label == "People referred"]
+    assert people == [f"{n:,}" for n in expected["people"]]
+    kpis = tables(at)["kpis"]
+    assert list(kpis["referrals"]) == list(expected["referrals"])  # whole-area figures are shown as they are
+    assert list(kpis["organisations_active"]) == list(expected["organisations_active"])
+
+
+def period_choices(db) -> list[str]:
+    year = sql(db, "select max(period_label) p from mart_area_kpis where period_type = 'year' and is_complete")["p"][0]
+    quarter = sql(db, "select max(period_label) p from mart_area_kpis where period_type = 'quarter' and period_label like ?",
+                  f"{year}%")["p"][0]
+    month = sql(db, "select min(period_label) p from mart_area_kpis where period_type = 'month' and period_label like ?",
+                f"{year}%")["p"][0]
+    return [year, quarter, month]
+
+
+def months_of(period: str) -> tuple[str, str]:
+    from dashboards.filters import Period
+    p = Period(period)
+    return str(p.start), str(p.end)
+
+
+@pytest.mark.parametrize("period_index", [0, 1, 2], ids=["year", "quarter", "month"])
+@pytest.mark.parametrize("groups,types", [([], []), (["money"], []), ([], ["vcs"]), (["crisis", "housing"], ["local_authority"])],
+                         ids=["unfiltered", "issue-group", "org-type", "both"])
+def test_overview_issue_group_table_follows_every_filter(snapshot, db, period_index, groups, types):
+    period = period_choices(db)[period_index]
+    labels = {"money": "Money", "crisis": "Crisis", "housing": "Housing", "vcs": "VCS", "local_authority": "Local authority"}
+    query = {"area": ["Norfolk", "Tower Hamlets"], "period": period}
+    if groups:
+        query["issue_group"] = [labels[g] for g in groups]
+    if types:
+        query["org_type"] = [labels[t] for t in types]
+    at = open_page(snapshot, PAGES[0], **query)
+    start, end = months_of(period)
+    group_filter = f"and issue_group in ({', '.join(repr(g) for g in groups)})" if groups else ""
+    type_filter = (f"and (referring_organisation_type in ({', '.join(repr(t) for t in types)}) "
+                   f"or receiving_organisation_type in ({', '.join(repr(t) for t in types)}))") if types else ""
+    expected = sql(db, f"""
+        select area, issue_group, sum(referrals) as referrals, sum(accepted) as accepted
+        from mart_referrals_monthly
+        where area in ('norfolk', 'tower_hamlets') and month >= ?::date and month < ?::date {group_filter} {type_filter}
+        group by all order by area, referrals desc, issue_group""", start, end)
+    table = tables(at)["issue_groups"]
+    names = {"norfolk": "Norfolk", "tower_hamlets": "Tower Hamlets"}
+    got = sorted(zip(table["area"], table["issue_group"], table["referrals"], table["accepted"]))
+    want = sorted((names[a], g, shown(r), shown(c)) for a, g, r, c in expected.itertuples(index=False))
+    assert got == want
+    if groups:
+        assert set(table["issue_group"]) <= set(groups)
+
+
+def test_grant_priorities_figures_are_the_snapshots(snapshot, db, latest_year):
+    at = open_page(snapshot, PAGES[1], area=["Norfolk"])
+    found = tables(at)
+    unmet = found["unmet_demand"]
+    expected = sql(db, """
+        select primary_issue, place_name, referrals, declined_no_capacity, expired, bounce_referrals,
+               sent_during_paused_intake,
+               declined_no_capacity + expired + bounce_referrals + sent_during_paused_intake as unmet
+        from mart_unmet_demand_by_issue_place where area = 'norfolk' and year = ?
+        order by unmet desc, referrals desc""", latest_year)
+    assert len(unmet) == min(30, len(expected))
+    top = expected.iloc[0]
+    assert unmet.iloc[0]["place_name"] == top["place_name"]
+    assert unmet.iloc[0]["unmet"] == shown(top["unmet"])
+    assert list(unmet["unmet"]) == [shown(v) for v in expected["unmet"].head(30)]
+
+    orgs = found["organisations"]
+    expected = sql(db, """select organisation_name, referrals_received, declined_no_capacity from mart_organisations_by_year
+                          where area = 'norfolk' and year = ? order by referrals_received desc, referrals_sent desc""",
+                   latest_year).head(25)
+    assert list(orgs["organisation_name"]) == list(expected["organisation_name"])
+    assert list(orgs["referrals_received"]) == [shown(v) for v in expected["referrals_received"]]
+    assert list(orgs["declined_no_capacity"]) == [shown(v) for v in expected["declined_no_capacity"]]
+
+    growing = found["growing_needs"]
+    expected = sql(db, """
+        with now as (select primary_issue, sum(referrals) n from mart_referrals_monthly
+                     where area = 'norfolk' and year(month) = ? group by all),
+             before as (select primary_issue, sum(referrals) n from mart_referrals_monthly
+                        where area = 'norfolk' and year(month) = ? group by all)
+        select i.issue_name, coalesce(now.n, 0) as now, coalesce(before.n, 0) as before
+        from now full join before using (primary_issue) join dim_issues i on i.issue = primary_issue""",
+                   latest_year, latest_year - 1)
+    by_issue = {r.issue_name: (shown(r.now), shown(r.before)) for r in expected.itertuples()}
+    assert len(growing) == min(25, len(expected))
+    for row in growing.itertuples():
+        assert (row.referrals, row.referrals_year_earlier) == by_issue[row.issue_name]
+
+    evidence = " ".join(c.value for c in at.code)
+    kpi = sql(db, "select referrals from mart_area_kpis where area = 'norfolk' and period_label = ?", str(latest_year))
+    assert f"recorded {kpi['referrals'][0]:,} referrals" in evidence
+    assert "Source: CCS Insights" in evidence
+
+
+def test_provision_gaps_figures_are_the_snapshots(snapshot, db, latest_year):
+    at = open_page(snapshot, PAGES[2], area=["Norfolk", "Oldham"])
+    found = tables(at)
+    gaps = found["provision_gaps"]
+    expected = sql(db, """select area, primary_issue, place_code, referrals from mart_provision_gaps
+                          where area in ('norfolk', 'oldham') and year = ?""", latest_year)
+    assert len(gaps) == len(expected)
+    assert sorted(gaps["referrals"]) == sorted(shown(v) for v in expected["referrals"])
+
+    under = found["under_reached"]
+    expected = sql(db, """select lsoa11_code, referrals, residents from mart_neighbourhood_reach
+                          where area in ('norfolk', 'oldham') and year = ? and is_under_reached""", latest_year)
+    assert sorted(under["lsoa11_code"]) == sorted(expected["lsoa11_code"])
+    by_code = {r.lsoa11_code: r for r in expected.itertuples()}
+    for row in under.itertuples():
+        assert row.referrals == shown(by_code[row.lsoa11_code].referrals)
+
+    cohorts = found["repeat_cohorts"]
+    expected = sql(db, """select cohort_year, advice, episodes, repeated_within_365_days from mart_repeat_crisis_cohorts
+                          where area = 'oldham' and cohort_year <= ?""", latest_year)
+    oldham = cohorts[cohorts["area"] == "Oldham"]
+    assert sorted(zip(oldham["cohort_year"], oldham["advice"], oldham["episodes"])) == \
+        sorted((y, a, shown(e)) for y, a, e, _ in expected.itertuples(index=False))
+    for row in oldham.itertuples():
+        e = expected[(expected["cohort_year"] == row.cohort_year) & (expected["advice"] == row.advice)].iloc[0]
+        if e["episodes"] >= 8 and shown(e["repeated_within_365_days"]) != "<8":
+            assert row.repeat_rate == f"{int(shown(e['repeated_within_365_days'])) / int(shown(e['episodes'])) * 100:.1f}%"
+        else:
+            assert row.repeat_rate in ("", None)
+
+    sla = found["sla_organisations"]
+    expected = sql(db, """select organisation_name, sla_due, sla_met from mart_organisations_by_year
+                          where area in ('norfolk', 'oldham') and year = ? and sla_due > 0""", latest_year)
+    assert sorted(sla["organisation_name"]) == sorted(expected["organisation_name"])
+
+    maps = [s for s in chart_specs(at) if "geoshape" in str(s.get("mark"))]
+    assert len(maps) == 4  # rate and deprivation, for each of the two areas
+    features = maps[0]["data"]["values"] if "values" in maps[0].get("data", {}) else next(iter(maps[0]["datasets"].values()))
+    lsoas = sql(db, "select count(*) n from neighbourhood_boundaries where area = 'norfolk'")["n"][0]
+    assert len(features) == lsoas
+
+
+def test_network_figures_are_the_snapshots(snapshot, db, latest_year):
+    at = open_page(snapshot, PAGES[3], area=["Norfolk"])
+    found = tables(at)
+    comparison = found["network_norfolk"]
+    expected = sql(db, "select * from mart_network_by_area_year where area = 'norfolk' order by year")
+    now = expected[expected["year"] == latest_year].iloc[0]
+    before = expected[expected["year"] == latest_year - 1].iloc[0]
+    rows = comparison.set_index("measure")
+    assert rows.loc["Referrals", str(latest_year)] == now["referrals"]
+    assert rows.loc["Referrals", str(latest_year - 1)] == before["referrals"]
+    assert rows.loc["Connections between organisations", str(latest_year)] == now["distinct_connections"]
+    assert rows.loc["Average connections per organisation", str(latest_year)] == pytest.approx(
+        now["average_connections_per_organisation"])
+    assert rows.loc["Referrals", "change"] == pytest.approx(now["referrals"] / before["referrals"] - 1)
+
+    flows = found["top_flows"]
+    expected = sql(db, """select referrals from mart_network_edges where area = 'norfolk' and year = ?
+                          order by referrals desc limit 20""", latest_year)
+    assert list(flows["referrals"]) == [shown(v) for v in expected["referrals"]]
+
+    network = [s for s in chart_specs(at) if "layer" in s]
+    assert len(network) == 1
+    organisations = sql(db, "select count(*) n from mart_organisations_by_year where area = 'norfolk' and year = ?",
+                        latest_year)["n"][0]
+    assert f"{organisations} organisations" in str(network[0].get("title"))
+
+
+def test_network_compare_year_comes_from_the_url(snapshot, db, latest_year):
+    years = sql(db, "select year from mart_network_by_area_year where area = 'norfolk' order by year")["year"]
+    first = int(years.iloc[0])
+    at = open_page(snapshot, PAGES[3], area=["Norfolk"], compare=str(first))
+    comparison = tables(at)["network_norfolk"]
+    assert str(first) in comparison.columns
+
+
+def test_data_quality_figures_are_the_snapshots(snapshot, db):
+    at = open_page(snapshot, PAGES[4])
+    found = tables(at)
+    expected = sql(db, "select * from mart_reconciliation order by area")
+    assert list(found["reconciliation"]["rows_in"]) == list(expected["rows_in"])
+    assert list(found["reconciliation"]["quarantined"]) == list(expected["quarantined"])
+    metrics = {m.label: m.value for m in at.metric}
+    checks = sql(db, "select status, count(*) n from snapshot_checks group by status")
+    for status, n in checks.itertuples(index=False):
+        assert metrics[f"Checks: {status}"] == str(n)
+
+
+# -- nothing small escapes --------------------------------------------------------------------------------
+
+NARROW_VIEWS = [
+    {"area": ["Oldham"], "org_type": ["Statutory"]},
+    {"area": ["Swansea & Neath Port Talbot"], "issue_group": ["Legal"]},
+    {"area": ["Tower Hamlets", "Oldham"], "issue_group": ["Crisis"], "org_type": ["Local authority"]},
+    {},
+]
+
+
+@pytest.mark.parametrize("query", NARROW_VIEWS, ids=["org-type", "issue-group", "both", "all"])
+def test_no_small_count_escapes_a_page_or_an_export(snapshot, db, query):
+    from dashboards import exports
+    from dashboards.filters import Filters, Period
+    months = period_choices(db)
+    checked = 0
+    for period in (months[0], months[2]):
+        for page in PAGES:
+            at = open_page(snapshot, page, period=period, **query)
+            for name, frame in tables(at).items():
+                if name in WHOLE_AREA_TABLES or name.startswith("network_") and name != "network_history":
+                    continue
+                for column in COUNT_COLUMNS & set(frame.columns):
+                    escaped = [v for v in frame[column] if not is_disclosed(v)]
+                    assert not escaped, f"{page} {name}.{column} shows {escaped[:5]}"
+                    checked += len(frame)
+                # the exports are made from the frame shown: check what they hold
+                header = exports.header_rows(open_snapshot(snapshot), Filters(("norfolk",), Period(period)), name)
+                rows = list(csv.reader(io.StringIO(exports.to_csv(frame, header).decode())))
+                table = pd.DataFrame(rows[len(header) + 2:], columns=rows[len(header) + 1])
+                for column in COUNT_COLUMNS & set(table.columns):
+                    assert all(is_disclosed(v) for v in table[column]), f"CSV of {name}.{column}"
+            for spec in chart_specs(at):
+                for value in chart_counts(spec):
+                    assert value is None or value == 0 or (value >= 8 and value % 5 == 0), f"{page} chart shows {value}"
+            for text in (c.value for c in at.code):
+                # every figure in the evidence text is either whole-area or disclosed
+                whole = sql(db, "select referrals, people from mart_area_kpis where period_label = ?", period)
+                allowed = {f"{n:,}" for n in whole["referrals"]} | {f"{n:,}" for n in whole["people"]}
+                for number in re.findall(r"(?<![<\w.-])(\d[\d,]*)(?= referrals| received| declined| to )", text):
+                    assert number in allowed or is_disclosed(number.replace(",", "")), f"evidence text shows {number}"
+    assert checked > 0
+
+
+def chart_counts(spec: dict) -> list:
+    """Counts drawn by a chart: trend lines (`referrals`), network widths and sizes, map properties."""
+    values = []
+    datasets = list(spec.get("datasets", {}).values())
+    inline = spec.get("data", {}).get("values") if isinstance(spec.get("data"), dict) else None
+    for rows in datasets + ([inline] if inline else []):
+        for row in rows:
+            if "properties" in row:  # a map feature: its referrals are text, its rate derived from them
+                value = row["properties"].get("referrals")
+                values.append(None if value in ("", "<8", None) else int(value))
+            for key in ("referrals", "volume"):
+                if key in row and not isinstance(row[key], str):
+                    values.append(row[key])
+    return values
+
+
+def open_snapshot(path: Path):
+    from dashboards.snapshot import Snapshot
+    return Snapshot(path)
+
+
+# -- exports ------------------------------------------------------------------------------------------------
+
+def test_exports_have_header_rows_the_filters_in_the_name_and_the_figures_shown(snapshot, db, latest_year):
+    from dashboards import exports
+    from dashboards.filters import Filters, Period
+    at = open_page(snapshot, PAGES[0], area=["Norfolk"], issue_group=["Money"])
+    frame = tables(at)["issue_groups"]
+    filters = Filters(("norfolk",), Period(str(latest_year)), ("money",))
+    snap = open_snapshot(snapshot)
+    header = exports.header_rows(snap, filters, "Referrals by issue group")
+    assert exports.file_name("issue_groups", filters, "csv") == f"ccs_issue_groups_norfolk_{latest_year}_money.csv"
+    assert any(b.key == "csv_issue_groups" for b in at.download_button)
+    assert any(b.key == "xlsx_issue_groups" for b in at.download_button)
+
+    rows = list(csv.reader(io.StringIO(exports.to_csv(frame, header).decode())))
+    assert rows[0] == ["CCS Insights: Referrals by issue group"]
+    assert rows[1][0].startswith(f"Source: CCS Insights serving snapshot {snap.version}; data as of norfolk ")
+    assert "issue groups: money" in rows[2][0] and f"period: {latest_year}" in rows[2][0]
+    assert rows[3][0].startswith("Disclosure control: ") and "<8" in rows[3][0]
+    assert rows[len(header) + 1] == list(frame.columns)
+    assert rows[len(header) + 2:] == [[str(v) for v in r] for r in frame.itertuples(index=False)]
+
+    from openpyxl import load_workbook
+    book = load_workbook(io.BytesIO(exports.to_xlsx(frame, header, "issue_groups")))
+    sheet = book.active
+    assert [sheet.cell(row=i + 1, column=1).value for i in range(len(header))] == header
+    top = len(header) + 2
+    assert [c.value for c in sheet[top]] == list(frame.columns)
+    referrals = [sheet.cell(row=top + 1 + i, column=list(frame.columns).index("referrals") + 1).value
+                 for i in range(len(frame))]
+    assert [str(v) for v in referrals] == list(frame["referrals"])
+
+
+# -- the snapshot: versions, freshness, absence ------------------------------------------------------------
+
+def copy_with(snapshot: Path, target: Path, *statements: str) -> Path:
+    shutil.copy(snapshot, target)
+    with duckdb.connect(str(target)) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    return target
+
+
+def test_a_new_publish_shows_without_a_restart(snapshot, tmp_path):
+    versions = tmp_path / "serving" / "snapshots"
+    versions.mkdir(parents=True)
+    first = copy_with(snapshot, versions / "20250101T000000.duckdb")
+    second = copy_with(snapshot, versions / "20250102T000000.duckdb",
+                       "update snapshot_info set data_as_of = timestamp '2031-05-04 10:00'")
+    current = tmp_path / "serving" / "current.duckdb"
+    current.symlink_to(first)
+    os.environ.pop("CCS_SNAPSHOT", None)
+    os.environ["CCS_HOME"] = str(tmp_path)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert "20250101T000000" in " ".join(c.value for c in at.caption)
+    switch = tmp_path / "serving" / "next.duckdb"
+    switch.symlink_to(second)
+    os.replace(switch, current)  # how the pipeline publishes: one rename
+    at.run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "20250102T000000" in captions and "04 May 2031" in captions
+
+
+def test_stale_data_and_failed_checks_warn_on_every_page(snapshot, tmp_path):
+    changed = copy_with(snapshot, tmp_path / "stale.duckdb",
+                        "update snapshot_info set freshness = 'stale' where area = 'oldham'",
+                        "update snapshot_info set checks_failed = 3 where area = 'norfolk'")
+    for page in PAGES:
+        at = open_page(changed, page)
+        warnings = " ".join(w.value for w in at.warning)
+        assert "Oldham: data is stale" in warnings
+        assert "Norfolk: 3 data check(s) failed" in warnings
+        assert "Tower Hamlets" not in warnings
+
+
+def test_missing_snapshot_says_how_to_make_one(tmp_path):
+    os.environ["CCS_SNAPSHOT"] = str(tmp_path / "nothing.duckdb")
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "No serving snapshot" in at.error[0].value and "ccs build" in at.error[0].value
+
+
+# -- the steering-group pack ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pack(snapshot, latest_year, tmp_path_factory) -> Path:
+    from dashboards.pack import build_pack
+    out = tmp_path_factory.mktemp("pack") / "norfolk.pptx"
+    assert build_pack(snapshot, "norfolk", str(latest_year), out) == out
+    return out
+
+
+def slide_texts(slide) -> list[str]:
+    texts = []
+    for shape in slide.shapes:
+        if shape.has_text_frame:
+            texts.append(shape.text_frame.text)
+        if shape.has_table:
+            texts.extend(cell.text for row in shape.table.rows for cell in row.cells)
+    return texts
+
+
+def test_pack_opens_with_python_pptx_and_holds_the_figures(pack, db, latest_year):
+    from pptx import Presentation
+    deck = Presentation(str(pack))
+    titles = [slide_texts(s)[0] for s in deck.slides]
+    assert len(titles) == 9
+    for expected in ("Key figures", "Monthly referrals", "The network in", "Gaps and unmet demand", "Repeat crisis",
+                     "Emerging issues", "About these figures"):
+        assert any(t.startswith(expected) for t in titles), (expected, titles)
+    kpi = sql(db, "select referrals, people from mart_area_kpis where area = 'norfolk' and period_label = ?",
+              str(latest_year))
+    key_figures = slide_texts(deck.slides[1])
+    assert f"{kpi['referrals'][0]:,}" in key_figures and f"{kpi['people'][0]:,}" in key_figures
+    everything = "\n".join(t for s in deck.slides for t in slide_texts(s))
+    assert "Open Government Licence v3.0" in everything and "data as of" in everything.lower()
+    # the network picture: one circle per organisation active that year
+    organisations = sql(db, "select count(*) n from mart_organisations_by_year where area = 'norfolk' and year = ?",
+                        latest_year)["n"][0]
+    network = next(s for s in deck.slides if slide_texts(s)[0].startswith("The network in"))
+    ovals = [sh for sh in network.shapes if sh.shape_type == 1 and sh.auto_shape_type == 9]  # autoshape, oval
+    assert len(ovals) == organisations
+
+
+def test_pack_shows_no_small_count(pack):
+    from pptx import Presentation
+    deck = Presentation(str(pack))
+    for slide in deck.slides:
+        title = slide_texts(slide)[0]
+        for shape in slide.shapes:
+            if not shape.has_table or title.startswith(("Key figures", "The network,")):
+                continue  # whole-area tables
+            table = shape.table
+            headers = [c.text for c in table.rows[0].cells]
+            for column, header in enumerate(headers):
+                if header in ("referrals", "unmet", "no capacity", "expired", "bounced", "episodes",
+                              "repeated within 365 days", "expected"):
+                    values = [table.cell(r, column).text for r in range(1, len(table.rows))]
+                    assert all(is_disclosed(v) for v in values), (title, header, values)
+        for text in slide_texts(slide):
+            for number in re.findall(r"(?<![<\w.-])(?<!than )(\d+) referrals", text):
+                if not title.startswith(("Key figures", "Repeat crisis")):
+                    assert is_disclosed(number), (title, text)
+
+
+def test_pack_converts_to_pdf_with_libreoffice(pack, tmp_path):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    assert soffice, "LibreOffice is needed: .ci/run installs libreoffice-impress"
+    result = subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/profile",
+                             "--convert-to", "pdf", "--outdir", str(tmp_path), str(pack)],
+                            capture_output=True, text=True, timeout=180)
+    pdf = tmp_path / "norfolk.pdf"
+    assert pdf.exists(), result.stdout + result.stderr
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) == 9
+
+
+def test_pack_from_the_command_line(snapshot, latest_year, tmp_path):
+    out = tmp_path / "cli.pptx"
+    result = subprocess.run([sys.executable, "-m", "dashboards.pack", "--snapshot", str(snapshot), "--area", "oldham",
+                             "--period", str(latest_year), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and out.stat().st_size > 20_000
+    bad = subprocess.run([sys.executable, "-m", "dashboards.pack", "--snapshot", str(snapshot), "--area", "atlantis",
+                          "--period", str(latest_year), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "atlantis" in bad.stderr
