@@ -11,3 +11,9 @@ read_parquet('{{ env_var("CCS_HOME", "../.ccs") }}/landing/{{ area }}/{{ name }}
 {% macro uk_local(column) -%}
 timezone('Europe/London', cast({{ column }} as timestamptz))
 {%- endmacro %}
+
+{# The areas this warehouse is built for: those with landed referrals (orchestration/warehouse.py passes
+   them as the `areas` var); all four when parsing with nothing landed. #}
+{% macro areas() -%}
+{{ return(var('areas', ['norfolk', 'tower_hamlets', 'oldham', 'swansea_npt'])) }}
+{%- endmacro %}

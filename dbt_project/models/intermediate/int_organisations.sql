@@ -1,6 +1,6 @@
 -- Every area's directory organisations with their canonical type.
 with organisations as (
-    {% for area in ['norfolk', 'tower_hamlets', 'oldham', 'swansea_npt'] %}
+    {% for area in areas() %}
     select '{{ area }}' as area, organisation_id, organisation_name, organisation_type as type_label, role
     from {{ source('landing', area ~ '_organisations') }}
     {% if not loop.last %}union all{% endif %}

@@ -1,7 +1,7 @@
 -- Every area's referral versions in the canonical model: labels mapped to canonical codes through the
 -- contracts' mappings (seed source_value_map). A label with no mapping stays null, never guessed.
 with versions as (
-    {% for area in ['norfolk', 'tower_hamlets', 'oldham', 'swansea_npt'] %}
+    {% for area in areas() %}
     select * from {{ ref('stg_' ~ area ~ '__referrals') }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -34,6 +34,7 @@ select
     i.issues,
     i.issues[1] as primary_issue,
     v.referring_organisation_id,
+    v.referrer_user_id,
     v.receiving_service_id,
     v.receiving_organisation_id,
     v.lsoa_code,

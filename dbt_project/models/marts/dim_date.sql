@@ -1,3 +1,4 @@
+{{ config(tags=['published']) }}
 -- Every day from 2010 to 2030, with England and Wales working days (weekends and GOV.UK bank
 -- holidays excluded). working_day_number counts working days up to and including the day, so the
 -- working days d with a < d <= b number working_day_number(b) - working_day_number(a).

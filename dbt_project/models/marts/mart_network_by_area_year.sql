@@ -1,6 +1,8 @@
+{{ config(tags=['published']) }}
 -- The network the evaluators measured for Norfolk, for any area and year: referring organisations by
 -- type, distinct connections (unordered pairs with at least one referral either way), average
--- distinct partners per connected organisation, referrals to the voluntary sector, LA share.
+-- distinct partners per connected organisation, referrals to the voluntary sector, LA share, and
+-- organisations joining (their first referral sent or received in the data that year).
 with referrals as (
     select r.area, r.sent_year as year, r.referring_organisation_id as referrer,
            r.receiving_organisation_id as receiver, f.organisation_type as referrer_type,
@@ -24,6 +26,16 @@ connected as (
 
 connections as (select area, year, count(*) as connections from pairs group by all),
 
+joined as (
+    select area, first_year as year, count(*) as organisations_joined
+    from (
+        select area, organisation, min(year) as first_year
+        from (select area, year, referrer as organisation from referrals union all select area, year, receiver from referrals)
+        group by all
+    )
+    group by all
+),
+
 volumes as (
     select
         area,
@@ -45,7 +57,9 @@ select
     c.organisations as connected_organisations,
     n.connections as distinct_connections,
     round(2.0 * n.connections / c.organisations, 3) as average_connections_per_organisation,
-    round(v.referrals_to_or_from_la / v.referrals, 4) as la_share
+    round(v.referrals_to_or_from_la / v.referrals, 4) as la_share,
+    coalesce(j.organisations_joined, 0) as organisations_joined
 from volumes as v
 left join connected as c using (area, year)
 left join connections as n using (area, year)
+left join joined as j using (area, year)

@@ -1,3 +1,4 @@
+{{ config(tags=['published']) }}
 -- People in crisis per area and year: everyone with a crisis referral, the episodes that started,
 -- people whose first episode started, and people who came back within a year of their last episode.
 with episodes as (select *, extract(year from started) as year from {{ ref('int_crisis_episodes') }}),

@@ -1,3 +1,4 @@
+{{ config(tags=['published']) }}
 -- The 12-month repeat rate by cohort (episodes ending in the year), overall and split by whether money
 -- or housing advice followed. A cohort is final once its 12-month follow-up lies inside the data (to
 -- the end of the month of the latest change seen); otherwise provisional.

@@ -1,3 +1,4 @@
+{{ config(tags=['published']) }}
 -- The contact SLA per area and year sent: accepted referrals whose 8th working day has passed,
 -- how many were contacted within 8 working days, and the breaches (never contacted included).
 select

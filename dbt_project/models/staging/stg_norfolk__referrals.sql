@@ -1,3 +1,4 @@
+{{ config(enabled=('norfolk' in areas())) }}
 -- NCAN's monthly export: UK local times as dd/mm/yyyy HH:MM, organisations by name, LSOA 2011.
 with landed as (select * from {{ source('landing', 'norfolk_referrals') }})
 select
@@ -13,6 +14,7 @@ select
     "Outcome" as outcome_label,
     string_split("Issues", '; ') as issue_labels,
     "Referring Organisation" as referring_organisation_id,
+    "Referred By" as referrer_user_id,
     "Service" as receiving_service_id,
     "Receiving Organisation" as receiving_organisation_id,
     "Client LSOA" as lsoa_code,

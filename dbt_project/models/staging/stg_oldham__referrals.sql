@@ -1,3 +1,4 @@
+{{ config(enabled=('oldham' in areas())) }}
 -- OCAN's monthly export: UK local times in ISO form, LSOA 2021. It names the receiving organisation
 -- rather than giving its id: the directory gives the id.
 with landed as (select * from {{ source('landing', 'oldham_referrals') }}),
@@ -16,6 +17,7 @@ select
     closure_reason as outcome_label,
     string_split(need_codes, '|') as issue_labels,
     from_org_id as referring_organisation_id,
+    from_user as referrer_user_id,
     to_service_id as receiving_service_id,
     o.organisation_id as receiving_organisation_id,
     lsoa21 as lsoa_code,

@@ -1,3 +1,4 @@
+{{ config(enabled=('swansea_npt' in areas())) }}
 -- SNPTRAN's API: UK local times with their offset, bilingual labels, LSOA 2011.
 with landed as (select * from {{ source('landing', 'swansea_npt_referrals') }})
 select
@@ -13,6 +14,7 @@ select
     result as outcome_label,
     needs as issue_labels,
     "from.org_ref" as referring_organisation_id,
+    "from.user_ref" as referrer_user_id,
     "to.service_ref" as receiving_service_id,
     "to.org_ref" as receiving_organisation_id,
     "person.lsoa11" as lsoa_code,

@@ -1,3 +1,4 @@
+{{ config(enabled=('tower_hamlets' in areas())) }}
 -- THCAN's API: UTC times (...Z), converted to UK local time like every other area; LSOA 2021.
 with landed as (select * from {{ source('landing', 'tower_hamlets_referrals') }})
 select
@@ -13,6 +14,7 @@ select
     outcome as outcome_label,
     issues as issue_labels,
     "referrer.organisationId" as referring_organisation_id,
+    "referrer.userId" as referrer_user_id,
     "service.id" as receiving_service_id,
     "service.organisationId" as receiving_organisation_id,
     "client.lsoaCode" as lsoa_code,

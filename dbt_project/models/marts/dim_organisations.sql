@@ -1,0 +1,3 @@
+{{ config(tags=['published']) }}
+-- The directories' organisations with their canonical type and role.
+select * from {{ ref('int_organisations') }}

@@ -1,0 +1,85 @@
+{{ config(tags=['published']) }}
+-- The headline figures per area and month, quarter and year sent, with the same period a year
+-- earlier. A period is complete when the area's data covers all of it (from its first referral to
+-- its latest change).
+with referrals as (
+    select
+        f.*,
+        coalesce(f.referring_organisation_type = 'local_authority' or f.receiving_organisation_type = 'local_authority',
+                 false) as involves_la
+    from {{ ref('fct_referrals') }} as f
+),
+
+coverage as (
+    select area, min(sent_date) as first_day, max(cast(coalesce(closed_at, contacted_at, accepted_at, sent_at) as date)) as last_day
+    from referrals group by area
+),
+
+periods as (
+    {% for period_type, unit in [('month', 'month'), ('quarter', 'quarter'), ('year', 'year')] %}
+    select
+        area,
+        '{{ period_type }}' as period_type,
+        cast(date_trunc('{{ unit }}', sent_at) as date) as period_start,
+        cast(date_trunc('{{ unit }}', sent_at) + interval 1 {{ unit }} as date) as period_end,
+        referral_id, person_key, referring_organisation_id, receiving_organisation_id, referrer_user_id,
+        accepted_at, decline_reason, involves_la
+    from referrals
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+figures as (
+    select
+        area,
+        period_type,
+        period_start,
+        any_value(period_end) as period_end,
+        count(*) as referrals,
+        count(distinct person_key) as people,
+        count(distinct referrer_user_id) as users_active,
+        count(*) filter (where accepted_at is not null) as accepted,
+        count(*) filter (where accepted_at is not null or decline_reason is not null) as responded,
+        count(*) filter (where involves_la) as referrals_to_or_from_la
+    from periods
+    group by all
+),
+
+organisations as (
+    select area, period_type, period_start, count(distinct organisation_id) as organisations_active
+    from (
+        select area, period_type, period_start, referring_organisation_id as organisation_id from periods
+        union all
+        select area, period_type, period_start, receiving_organisation_id from periods
+    )
+    group by all
+)
+
+select
+    f.area,
+    f.period_type,
+    f.period_start,
+    case f.period_type
+        when 'year' then strftime(f.period_start, '%Y')
+        when 'quarter' then strftime(f.period_start, '%Y') || '-Q' || cast(quarter(f.period_start) as varchar)
+        else strftime(f.period_start, '%Y-%m')
+    end as period_label,
+    f.period_start >= c.first_day and f.period_end <= c.last_day + 1 as is_complete,
+    f.referrals,
+    f.people,
+    o.organisations_active,
+    f.users_active,
+    f.accepted,
+    f.responded,
+    round(f.accepted / nullif(f.responded, 0), 4) as acceptance_rate,
+    round(f.referrals_to_or_from_la / f.referrals, 4) as la_share,
+    last_year.referrals as referrals_last_year,
+    last_year.people as people_last_year,
+    round(f.referrals / last_year.referrals - 1, 4) as referrals_growth,
+    round(f.people / last_year.people - 1, 4) as people_growth
+from figures as f
+join organisations as o using (area, period_type, period_start)
+join coverage as c using (area)
+left join figures as last_year
+    on last_year.area = f.area and last_year.period_type = f.period_type
+    and last_year.period_start = f.period_start - interval 1 year

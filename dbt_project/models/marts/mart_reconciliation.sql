@@ -1,0 +1,13 @@
+{{ config(tags=['published']) }}
+-- Nothing lost: per area, every source row read was landed, already landed, or quarantined.
+select
+    area,
+    count(*) as batches,
+    sum(rows_in) as rows_in,
+    sum(landed) as landed,
+    sum(already_landed) as already_landed,
+    sum(quarantined) as quarantined,
+    sum(rows_in) = sum(landed) + sum(already_landed) + sum(quarantined) as reconciles,
+    max(finished) as last_batch_at
+from {{ ref('stg_landing__batches') }}
+group by area

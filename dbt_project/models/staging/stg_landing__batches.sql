@@ -1,0 +1,9 @@
+-- Every landed batch's reconciliation record (rows in = landed + already landed + quarantined) and
+-- its quarantine reasons ("field: rule" -> rows), every area's referral batches.
+select area, batch_id, source, contract, rows_in, landed, already_landed, quarantined, reasons, started, finished
+from read_json(
+    [{% for area in areas() %}'{{ env_var("CCS_HOME", "../.ccs") }}/landing/{{ area }}/batches/*.json'{% if not loop.last %}, {% endif %}{% endfor %}],
+    columns = {area: 'varchar', batch_id: 'varchar', source: 'varchar', contract: 'varchar', rows_in: 'bigint',
+               landed: 'bigint', already_landed: 'bigint', quarantined: 'bigint', reasons: 'json',
+               started: 'timestamptz', finished: 'timestamptz'}
+)
