@@ -346,7 +346,8 @@ def write_json(path: Path, grants: list[dict]) -> None:
                 "grantProgramme": [{"title": g["programme"]}],
                 "beneficiaryLocation": [{"name": g["beneficiary_name"], "geoCode": g["beneficiary_lad"],
                                          "geoCodeType": "LAD"}],
-                "plannedDates": [{"startDate": start, "endDate": end}]}
+                # date-times: the schema's oneOf (date pattern | date-time) accepts a plain date under both
+                "plannedDates": [{"startDate": f"{start}T00:00:00+00:00", "endDate": f"{end}T00:00:00+00:00"}]}
         if g["recipient"] == "individual":
             item["recipientIndividual"] = {"id": g["individual_id"], "name": g["individual_name"]}
         else:

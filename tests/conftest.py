@@ -124,6 +124,9 @@ def warehouse_home(world, sources, manifest, tmp_path_factory):
             config = AreaConfig(area, base_url=f"{sources.base}{info['api_path']}", token_env=f"WAREHOUSE_TEST_TOKEN_{area}")
         ingest_area(config, home, WAREHOUSE_KEY)
         ingest_directory(config, home)
+    from orchestration.ingest.grants import GrantSources, ingest_grants  # the funders' 360Giving files
+
+    ingest_grants(GrantSources(tuple(world / info["grants"] for info in manifest["areas"].values())), home)
     previous = os.environ.get("CCS_HOME")
     os.environ["CCS_HOME"] = str(home)
     try:

@@ -413,8 +413,10 @@ def ingest_grants(sources: GrantSources | Path | str | None, home: Path | None =
     quarantine = pd.DataFrame([{
         "batch_id": report.batch_id, "source": frame.at[f.row, "source"], "source_row": int(frame.at[f.row, "source_row"]),
         "field": f.field, "rule": f.rule, "value": None if f.field in personal else f.value,
-        # the row as published, without the person's id or name
-        "record": json.dumps({n: frame.at[f.row, n] for n in public}, ensure_ascii=False, default=str),
+        # the row as published, without the person's id or name (nor the text about a grant to a person)
+        "record": json.dumps({n: frame.at[f.row, n] for n in public
+                              if not (n in ("title", "description") and frame.at[f.row, "recipient_org_identifier"] is None)},
+                             ensure_ascii=False, default=str),
     } for f in failures], columns=QUARANTINE_SCHEMA.names)
 
     for f in failures:
