@@ -24,17 +24,26 @@ def trend(frame: pd.DataFrame, title: str) -> alt.Chart:
 
 
 def choropleth(features: list[dict], field: str, title: str, scheme: str, legend: str, reverse: bool = False,
-               domain: list | None = None) -> alt.Chart:
-    """A map of GeoJSON features coloured by one of their properties; no base map, no tiles."""
-    scale = alt.Scale(scheme=scheme, reverse=reverse, **({"domain": domain} if domain else {}))
-    return alt.Chart(alt.Data(values=features), title=title).mark_geoshape(stroke="white", strokeWidth=0.3).encode(
-        color=alt.Color(f"properties.{field}:Q", title=legend, scale=scale),
-        tooltip=[alt.Tooltip("properties.name:N", title="neighbourhood"),
-                 alt.Tooltip("properties.ward:N", title="ward"),
-                 alt.Tooltip("properties.referrals:N", title="referrals"),
-                 alt.Tooltip("properties.rate:Q", title="per 1,000 residents", format=".1f"),
-                 alt.Tooltip("properties.decile:Q", title="deprivation decile")],
-    ).project(type="mercator").properties(height=420)
+               domain: list | None = None) -> dict:
+    """A Vega-Lite map of GeoJSON features coloured by one of their properties; no base map, no tiles.
+    Written as a plain spec: Altair would validate and copy the inline GeoJSON on every rerun (slow)."""
+    scale = {"scheme": scheme, "reverse": reverse, **({"domain": domain} if domain else {})}
+    return {
+        "title": title,
+        "height": 420,
+        "data": {"values": features},
+        "mark": {"type": "geoshape", "stroke": "white", "strokeWidth": 0.3},
+        "projection": {"type": "mercator"},
+        "encoding": {
+            "color": {"condition": {"test": f"!isValid(datum.properties.{field})", "value": "#d9d9d9"},
+                      "field": f"properties.{field}", "type": "quantitative", "title": legend, "scale": scale},
+            "tooltip": [{"field": "properties.name", "type": "nominal", "title": "neighbourhood"},
+                        {"field": "properties.ward", "type": "nominal", "title": "ward"},
+                        {"field": "properties.referrals", "type": "nominal", "title": "referrals"},
+                        {"field": "properties.rate", "type": "quantitative", "title": "per 1,000 residents", "format": ".1f"},
+                        {"field": "properties.decile", "type": "quantitative", "title": "deprivation decile"}],
+        },
+    }
 
 
 def map_features(reach: pd.DataFrame, boundaries: pd.DataFrame) -> list[dict]:
@@ -74,7 +83,7 @@ def spring_layout(nodes: list[str], edges: list[tuple[str, str, float]], seed: i
         delta = pos[:, None, :] - pos[None, :, :]
         distance = np.maximum(np.linalg.norm(delta, axis=2), 0.01)
         force = (k * k / distance**2 - weight * distance / k)[:, :, None] * delta
-        move = force.sum(axis=1)
+        move = force.sum(axis=1) - 2.0 * k * pos * np.linalg.norm(pos, axis=1)[:, None]  # gravity keeps loose ends in
         length = np.maximum(np.linalg.norm(move, axis=1), 1e-9)[:, None]
         pos += move / length * np.minimum(length, temperature)
         temperature *= 0.97

@@ -17,7 +17,7 @@ def grant_paragraph(snap: Snapshot, f: Filters, area: str) -> str:
     kpis = figures.kpis(snap, one)
     if len(kpis):
         row = kpis.iloc[0]
-        text = f"In {f.period.label} the {name} network{f' ({network})' if network else ''} recorded {row['referrals']:,} referrals"
+        text = f"In {f.period.label} {network or f'the {name} network'} recorded {row['referrals']:,} referrals"
         if pd.notna(row["referrals_growth"]):
             text += f", {row['referrals_growth']:+.0%} on the same period a year earlier"
         sentences.append(text + f", for {row['people']:,} people.")

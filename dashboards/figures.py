@@ -7,7 +7,7 @@ Year-grain tables (network, unmet demand by place, reach, organisations) use the
 
 import pandas as pd
 
-from .filters import Filters, Period
+from .filters import Filters
 from .snapshot import Snapshot
 
 DECLINE_COLUMNS = ["declined_no_capacity", "declined_not_eligible", "declined_out_of_area", "declined_other"]
@@ -192,7 +192,7 @@ NETWORK_MEASURES = [
     ("referring_vcs", "VCS organisations referring"),
     ("distinct_connections", "Connections between organisations"),
     ("average_connections_per_organisation", "Average connections per organisation"),
-    ("la_share", "LA share of referrals (to or from)"),
+    ("la_share", "LA share of referrals (to or from), %"),
     ("organisations_joined", "Organisations joined"),
 ]
 
@@ -207,6 +207,10 @@ def network_comparison(snap: Snapshot, area: str, year: int, compare_with: int) 
             continue
         before = table[column].get(compare_with)
         after = table[column].get(year)
+        if column == "la_share":  # shown as percentage points beside the counts
+            before, after = (None if v is None or pd.isna(v) else round(v * 100, 1) for v in (before, after))
+        elif column == "average_connections_per_organisation":
+            before, after = (None if v is None or pd.isna(v) else round(v, 2) for v in (before, after))
         change = None
         if before is not None and after is not None and pd.notna(before) and pd.notna(after) and before:
             change = after / before - 1
@@ -245,6 +249,3 @@ def organisations_joined(snap: Snapshot, f: Filters) -> pd.DataFrame:
     rows = organisations(snap, f)
     return rows[rows["first_year_active"] == f.period.year].sort_values(["area", "organisation_name"]).reset_index(drop=True)
 
-
-def period_of(label: str) -> Period:
-    return Period(label)

@@ -84,7 +84,8 @@ def context() -> Context:
 def show_table(ctx: Context, frame: pd.DataFrame, title: str, name: str, column_config: dict | None = None,
                height: int | str = "auto") -> None:
     """A table (already disclosed) with its CSV and XLSX downloads, made only when clicked."""
-    st.dataframe(frame, hide_index=True, column_config=column_config, height=height, key=f"table_{name}")
+    labels = {c: c.replace("_", " ").capitalize() for c in frame.columns}  # exports keep the plain column names
+    st.dataframe(frame, hide_index=True, column_config={**labels, **(column_config or {})}, height=height)
     header = exports.header_rows(ctx.snap, ctx.filters, title)
     left, right, _ = st.columns([1, 1, 6])
     left.download_button("CSV", partial(exports.to_csv, frame, header), exports.file_name(name, ctx.filters, "csv"),
@@ -96,7 +97,8 @@ def show_table(ctx: Context, frame: pd.DataFrame, title: str, name: str, column_
 
 
 def area_label_column(ctx: Context, frame: pd.DataFrame) -> pd.DataFrame:
-    """Area keys replaced by their names for display."""
-    if "area" not in frame.columns:
-        return frame
-    return frame.assign(area=frame["area"].map(ctx.area_name))
+    """Area keys and organisation types replaced by their names for display."""
+    frame = frame.assign(area=frame["area"].map(ctx.area_name)) if "area" in frame.columns else frame
+    for column in [c for c in frame.columns if c.endswith("organisation_type")]:
+        frame = frame.assign(**{column: frame[column].map(lambda t: ORGANISATION_TYPE_NAMES.get(t, t))})
+    return frame

@@ -25,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboards" / "app.py"
 PAGES = ["views/overview.py", "views/grant_priorities.py", "views/provision_gaps.py", "views/network.py",
          "views/data_quality.py"]
-AREA_LABELS = {"norfolk": "Norfolk", "tower_hamlets": "Tower Hamlets", "oldham": "Oldham",
-               "swansea_npt": "Swansea & Neath Port Talbot"}
 
 # Tables of whole-area figures (shown as they are); every other table is below area level.
 WHOLE_AREA_TABLES = {"kpis", "network_history", "repeat_crisis", "reconciliation", "snapshot_info", "checks_not_passed"}
@@ -57,6 +55,12 @@ def db(snapshot):
 
 def sql(db, query: str, *params) -> pd.DataFrame:
     return db.execute(query, list(params)).df()
+
+
+@pytest.fixture(scope="session")
+def names(db) -> dict[str, str]:
+    """Area key -> name; the area filter shows names, and so they are what the URL carries."""
+    return dict(sql(db, "select area, area_name from snapshot_info").values)
 
 
 def shown(n) -> str:
@@ -152,12 +156,11 @@ def test_disclosure_threshold_is_configuration_and_on_by_default(monkeypatch):
 
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("areas", [["norfolk"], ["oldham", "swansea_npt"], []], ids=["one", "several", "all"])
-def test_every_page_renders_for_one_several_and_all_areas(snapshot, db, page, areas):
-    query = {"area": [AREA_LABELS[a] for a in areas]} if areas else {}
+def test_every_page_renders_for_one_several_and_all_areas(snapshot, db, names, page, areas):
+    query = {"area": [names[a] for a in areas]} if areas else {}
     at = open_page(snapshot, page, **query)
-    expected = areas or sorted(sql(db, "select area from snapshot_info")["area"])
+    expected = areas or sorted(names)
     caption = " ".join(c.value for c in at.caption)
-    names = dict(sql(db, "select area, area_name from snapshot_info").values)
     for area in expected:
         assert names[area] in caption  # "data as of" for every selected area
     for area in set(names) - set(expected):
@@ -166,8 +169,8 @@ def test_every_page_renders_for_one_several_and_all_areas(snapshot, db, page, ar
 
 
 @pytest.mark.parametrize("areas", [["norfolk"], ["oldham", "tower_hamlets"], []], ids=["one", "several", "all"])
-def test_overview_kpis_are_the_snapshots(snapshot, db, latest_year, areas):
-    query = {"area": [AREA_LABELS[a] for a in areas]} if areas else {}
+def test_overview_kpis_are_the_snapshots(snapshot, db, names, latest_year, areas):
+    query = {"area": [names[a] for a in areas]} if areas else {}
     at = open_page(snapshot, PAGES[0], **query)
     expected = sql(db, "select * from mart_area_kpis where period_label = ? order by area", str(latest_year))
     if areas:
@@ -199,10 +202,10 @@ def months_of(period: str) -> tuple[str, str]:
 @pytest.mark.parametrize("period_index", [0, 1, 2], ids=["year", "quarter", "month"])
 @pytest.mark.parametrize("groups,types", [([], []), (["money"], []), ([], ["vcs"]), (["crisis", "housing"], ["local_authority"])],
                          ids=["unfiltered", "issue-group", "org-type", "both"])
-def test_overview_issue_group_table_follows_every_filter(snapshot, db, period_index, groups, types):
+def test_overview_issue_group_table_follows_every_filter(snapshot, db, names, period_index, groups, types):
     period = period_choices(db)[period_index]
     labels = {"money": "Money", "crisis": "Crisis", "housing": "Housing", "vcs": "VCS", "local_authority": "Local authority"}
-    query = {"area": ["Norfolk", "Tower Hamlets"], "period": period}
+    query = {"area": [names["norfolk"], names["tower_hamlets"]], "period": period}
     if groups:
         query["issue_group"] = [labels[g] for g in groups]
     if types:
@@ -218,7 +221,6 @@ def test_overview_issue_group_table_follows_every_filter(snapshot, db, period_in
         where area in ('norfolk', 'tower_hamlets') and month >= ?::date and month < ?::date {group_filter} {type_filter}
         group by all order by area, referrals desc, issue_group""", start, end)
     table = tables(at)["issue_groups"]
-    names = {"norfolk": "Norfolk", "tower_hamlets": "Tower Hamlets"}
     got = sorted(zip(table["area"], table["issue_group"], table["referrals"], table["accepted"]))
     want = sorted((names[a], g, shown(r), shown(c)) for a, g, r, c in expected.itertuples(index=False))
     assert got == want
@@ -226,8 +228,8 @@ def test_overview_issue_group_table_follows_every_filter(snapshot, db, period_in
         assert set(table["issue_group"]) <= set(groups)
 
 
-def test_grant_priorities_figures_are_the_snapshots(snapshot, db, latest_year):
-    at = open_page(snapshot, PAGES[1], area=["Norfolk"])
+def test_grant_priorities_figures_are_the_snapshots(snapshot, db, names, latest_year):
+    at = open_page(snapshot, PAGES[1], area=[names["norfolk"]])
     found = tables(at)
     unmet = found["unmet_demand"]
     expected = sql(db, """
@@ -270,8 +272,8 @@ def test_grant_priorities_figures_are_the_snapshots(snapshot, db, latest_year):
     assert "Source: CCS Insights" in evidence
 
 
-def test_provision_gaps_figures_are_the_snapshots(snapshot, db, latest_year):
-    at = open_page(snapshot, PAGES[2], area=["Norfolk", "Oldham"])
+def test_provision_gaps_figures_are_the_snapshots(snapshot, db, names, latest_year):
+    at = open_page(snapshot, PAGES[2], area=[names["norfolk"], names["oldham"]])
     found = tables(at)
     gaps = found["provision_gaps"]
     expected = sql(db, """select area, primary_issue, place_code, referrals from mart_provision_gaps
@@ -290,7 +292,7 @@ def test_provision_gaps_figures_are_the_snapshots(snapshot, db, latest_year):
     cohorts = found["repeat_cohorts"]
     expected = sql(db, """select cohort_year, advice, episodes, repeated_within_365_days from mart_repeat_crisis_cohorts
                           where area = 'oldham' and cohort_year <= ?""", latest_year)
-    oldham = cohorts[cohorts["area"] == "Oldham"]
+    oldham = cohorts[cohorts["area"] == names["oldham"]]
     assert sorted(zip(oldham["cohort_year"], oldham["advice"], oldham["episodes"])) == \
         sorted((y, a, shown(e)) for y, a, e, _ in expected.itertuples(index=False))
     for row in oldham.itertuples():
@@ -312,8 +314,8 @@ def test_provision_gaps_figures_are_the_snapshots(snapshot, db, latest_year):
     assert len(features) == lsoas
 
 
-def test_network_figures_are_the_snapshots(snapshot, db, latest_year):
-    at = open_page(snapshot, PAGES[3], area=["Norfolk"])
+def test_network_figures_are_the_snapshots(snapshot, db, names, latest_year):
+    at = open_page(snapshot, PAGES[3], area=[names["norfolk"]])
     found = tables(at)
     comparison = found["network_norfolk"]
     expected = sql(db, "select * from mart_network_by_area_year where area = 'norfolk' order by year")
@@ -324,7 +326,8 @@ def test_network_figures_are_the_snapshots(snapshot, db, latest_year):
     assert rows.loc["Referrals", str(latest_year - 1)] == before["referrals"]
     assert rows.loc["Connections between organisations", str(latest_year)] == now["distinct_connections"]
     assert rows.loc["Average connections per organisation", str(latest_year)] == pytest.approx(
-        now["average_connections_per_organisation"])
+        now["average_connections_per_organisation"], abs=0.005)
+    assert rows.loc["LA share of referrals (to or from), %", str(latest_year)] == pytest.approx(now["la_share"] * 100, abs=0.05)
     assert rows.loc["Referrals", "change"] == pytest.approx(now["referrals"] / before["referrals"] - 1)
 
     flows = found["top_flows"]
@@ -339,10 +342,10 @@ def test_network_figures_are_the_snapshots(snapshot, db, latest_year):
     assert f"{organisations} organisations" in str(network[0].get("title"))
 
 
-def test_network_compare_year_comes_from_the_url(snapshot, db, latest_year):
+def test_network_compare_year_comes_from_the_url(snapshot, db, names, latest_year):
     years = sql(db, "select year from mart_network_by_area_year where area = 'norfolk' order by year")["year"]
     first = int(years.iloc[0])
-    at = open_page(snapshot, PAGES[3], area=["Norfolk"], compare=str(first))
+    at = open_page(snapshot, PAGES[3], area=[names["norfolk"]], compare=str(first))
     comparison = tables(at)["network_norfolk"]
     assert str(first) in comparison.columns
 
@@ -361,18 +364,19 @@ def test_data_quality_figures_are_the_snapshots(snapshot, db):
 
 # -- nothing small escapes --------------------------------------------------------------------------------
 
-NARROW_VIEWS = [
-    {"area": ["Oldham"], "org_type": ["Statutory"]},
-    {"area": ["Swansea & Neath Port Talbot"], "issue_group": ["Legal"]},
-    {"area": ["Tower Hamlets", "Oldham"], "issue_group": ["Crisis"], "org_type": ["Local authority"]},
+NARROW_VIEWS = [  # area keys are replaced by their names
+    {"area": ["oldham"], "org_type": ["Statutory"]},
+    {"area": ["swansea_npt"], "issue_group": ["Legal"]},
+    {"area": ["tower_hamlets", "oldham"], "issue_group": ["Crisis"], "org_type": ["Local authority"]},
     {},
 ]
 
 
 @pytest.mark.parametrize("query", NARROW_VIEWS, ids=["org-type", "issue-group", "both", "all"])
-def test_no_small_count_escapes_a_page_or_an_export(snapshot, db, query):
+def test_no_small_count_escapes_a_page_or_an_export(snapshot, db, names, query):
     from dashboards import exports
     from dashboards.filters import Filters, Period
+    query = {**query, **({"area": [names[a] for a in query["area"]]} if "area" in query else {})}
     months = period_choices(db)
     checked = 0
     for period in (months[0], months[2]):
@@ -426,10 +430,10 @@ def open_snapshot(path: Path):
 
 # -- exports ------------------------------------------------------------------------------------------------
 
-def test_exports_have_header_rows_the_filters_in_the_name_and_the_figures_shown(snapshot, db, latest_year):
+def test_exports_have_header_rows_the_filters_in_the_name_and_the_figures_shown(snapshot, db, names, latest_year):
     from dashboards import exports
     from dashboards.filters import Filters, Period
-    at = open_page(snapshot, PAGES[0], area=["Norfolk"], issue_group=["Money"])
+    at = open_page(snapshot, PAGES[0], area=[names["norfolk"]], issue_group=["Money"])
     frame = tables(at)["issue_groups"]
     filters = Filters(("norfolk",), Period(str(latest_year)), ("money",))
     snap = open_snapshot(snapshot)
@@ -489,16 +493,16 @@ def test_a_new_publish_shows_without_a_restart(snapshot, tmp_path):
     assert "20250102T000000" in captions and "04 May 2031" in captions
 
 
-def test_stale_data_and_failed_checks_warn_on_every_page(snapshot, tmp_path):
+def test_stale_data_and_failed_checks_warn_on_every_page(snapshot, names, tmp_path):
     changed = copy_with(snapshot, tmp_path / "stale.duckdb",
                         "update snapshot_info set freshness = 'stale' where area = 'oldham'",
                         "update snapshot_info set checks_failed = 3 where area = 'norfolk'")
     for page in PAGES:
         at = open_page(changed, page)
         warnings = " ".join(w.value for w in at.warning)
-        assert "Oldham: data is stale" in warnings
-        assert "Norfolk: 3 data check(s) failed" in warnings
-        assert "Tower Hamlets" not in warnings
+        assert f"{names['oldham']}: data is stale" in warnings
+        assert f"{names['norfolk']}: 3 data check(s) failed" in warnings
+        assert names["tower_hamlets"] not in warnings
 
 
 def test_missing_snapshot_says_how_to_make_one(tmp_path):

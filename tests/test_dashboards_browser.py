@@ -5,22 +5,12 @@ Chromium is driven over the DevTools protocol with `websockets` (a Streamlit dep
 browser-automation package is needed; `.ci/run` installs Debian's chromium.
 """
 
-import base64
-import contextlib
-import itertools
-import json
 import os
-import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
+
+from dashboards.headless import App, Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -31,153 +21,7 @@ PAGES = {  # url path -> screenshot name
     "network": "network",
     "data_quality": "data_quality",
 }
-QUERY = "?area=Norfolk&area=Tower+Hamlets&period=2022"  # bound widgets put their shown labels in the URL
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Browser:
-    """One headless Chromium page, driven over the DevTools protocol."""
-
-    def __init__(self, width: int = 1440, height: int = 1000):
-        self.profile = tempfile.mkdtemp(prefix="ccs-chromium-")
-        self.process = subprocess.Popen(
-            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--no-first-run", "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        url = None
-        deadline = time.time() + 30
-        while time.time() < deadline and url is None:
-            line = self.process.stderr.readline()
-            match = re.search(r"DevTools listening on (ws://\S+)", line)
-            url = match and match.group(1)
-        assert url, "chromium did not start"
-        self.closing = contextlib.ExitStack()
-        self.socket = self.closing.enter_context(connect(url, max_size=None, open_timeout=20))
-        self.ids = itertools.count(1)
-        self.events: list[dict] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for method in ("Page.enable", "Runtime.enable"):
-            self.call(method, session=True)
-        self.resize(width, height)
-
-    def call(self, method: str, session: bool = False, **params) -> dict:
-        message = {"id": next(self.ids), "method": method, "params": params}
-        if session:
-            message["sessionId"] = self.session
-        self.socket.send(json.dumps(message))
-        while True:
-            reply = json.loads(self.socket.recv(timeout=60))
-            if reply.get("id") == message["id"]:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            self.events.append(reply)
-
-    def resize(self, width: int, height: int) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
-
-    def evaluate(self, expression: str):
-        result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    def open(self, url: str, timeout: float = 60) -> float:
-        """Go to a Streamlit page and wait until its script has run and its charts are drawn; returns
-        the seconds that took."""
-        start = time.time()
-        self.call("Page.navigate", session=True, url=url)
-        time.sleep(0.3)
-        deadline = start + timeout
-        while time.time() < deadline:
-            state = self.evaluate("""(() => {
-                const app = document.querySelector('[data-testid="stApp"]');
-                const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-                const drawn = charts.every(c => c.querySelector('canvas, svg'));
-                return app ? [app.getAttribute('data-test-script-state'), drawn,
-                              document.querySelectorAll('[data-testid="stMainBlockContainer"] *').length] : null;
-            })()""")
-            if state and state[0] == "notRunning" and state[1] and state[2] > 20:
-                return time.time() - start
-            time.sleep(0.2)
-        raise AssertionError(f"{url} did not finish rendering in {timeout} s (state {state})")
-
-    def screenshot(self, path: Path, width: int = 1440) -> None:
-        """The whole page: Streamlit scrolls inside its main element, so the viewport is grown until that
-        element no longer needs to scroll."""
-        height = 1000
-        for _ in range(5):
-            needed = self.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-            if needed <= height:
-                break
-            height = min(int(needed) + 20, 12000)
-            self.resize(width, height)
-            time.sleep(0.8)  # charts lay themselves out again at the new size
-        data = self.call("Page.captureScreenshot", session=True, format="png")["data"]
-        path.write_bytes(base64.b64decode(data))
-        self.resize(width, 1000)
-
-    def close(self) -> None:
-        try:
-            self.closing.close()
-        finally:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process.stderr.close()
-            shutil.rmtree(self.profile, ignore_errors=True)
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    raise AssertionError("no chromium on PATH: .ci/run installs Debian's chromium package")
-
-
-class App:
-    """`streamlit run dashboards/app.py` on a free port, reading one snapshot."""
-
-    def __init__(self, snapshot: Path):
-        self.port = free_port()
-        self.log = tempfile.TemporaryFile(mode="w+")
-        env = {**os.environ, "CCS_SNAPSHOT": str(snapshot)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / "app.py"), "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                assert self.process.poll() is None, self.output()
-                time.sleep(0.3)
-        raise AssertionError(f"streamlit did not start: {self.output()}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
+QUERY = "?area=Norfolk&area=Tower+Hamlets"  # bound widgets put their shown labels in the URL
 
 
 @pytest.fixture(scope="module")

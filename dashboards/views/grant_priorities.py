@@ -18,7 +18,7 @@ shown = disclose_table(growing, ["referrals", "referrals_year_earlier"])
 shown["rise"] = [rise for rise, _ in changes]
 shown["growth"] = [format_percent(growth) for _, growth in changes]
 ui.show_table(ctx, ui.area_label_column(ctx, shown.head(25)), f"Growing needs {f.period.label}", "growing_needs",
-              column_config={"rise": st.column_config.NumberColumn("rise", format="%+d")})
+              column_config={"rise": st.column_config.NumberColumn("Rise", format="%+d")})
 st.caption("Growth is the ratio of the two rounded figures (shown only when last year's count is at least 8).")
 
 st.subheader(f"Unmet demand by issue and place, {year}")

@@ -50,7 +50,7 @@ for area in f.areas:
         continue
     st.markdown(f"**{ctx.area_name(area)}**: {compare_with} → {year}")
     ui.show_table(ctx, table, f"{ctx.area_name(area)} network {compare_with} to {year} (whole area)", f"network_{area}",
-                  column_config={"change": st.column_config.NumberColumn(format="percent")})
+                  column_config={"change": st.column_config.NumberColumn("Change", format="percent")})
 
 st.subheader("Local-authority share and organisations joining, every year")
 history = figures.network_by_year(ctx.snap, f.areas)
@@ -58,7 +58,7 @@ columns = [c for c in ("area", "year", "referrals", "referrals_to_or_from_la", "
                        "distinct_connections", "average_connections_per_organisation", "organisations_joined")
            if c in history.columns]
 ui.show_table(ctx, ui.area_label_column(ctx, history[columns]), "Network by year (whole area)", "network_history",
-              column_config={"la_share": st.column_config.NumberColumn(format="percent")})
+              column_config={"la_share": st.column_config.NumberColumn("LA share", format="percent")})
 
 st.subheader(f"Organisations that joined in {year}")
 joined = figures.organisations_joined(ctx.snap, f)[["area", "organisation_name", "organisation_type", "role",

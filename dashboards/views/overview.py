@@ -32,9 +32,9 @@ for column, row in zip(columns, kpis.to_dict("records")):
 table = kpis[["area", "period_label", "referrals", "referrals_last_year", "referrals_growth", "people", "people_last_year",
               "people_growth", "organisations_active", "users_active", "accepted", "responded", "acceptance_rate", "la_share"]]
 table = ui.area_label_column(ctx, table)
-percent = st.column_config.NumberColumn(format="percent")
 ui.show_table(ctx, table, f"Key figures {f.period.label}", "kpis",
-              column_config={c: percent for c in ("referrals_growth", "people_growth", "acceptance_rate", "la_share")})
+              column_config={c: st.column_config.NumberColumn(c.replace("_", " ").capitalize(), format="percent")
+                             for c in ("referrals_growth", "people_growth", "acceptance_rate", "la_share")})
 
 st.subheader("Monthly referrals by issue group")
 trend = figures.monthly_trend(ctx.snap, f)

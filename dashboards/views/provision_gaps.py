@@ -34,10 +34,11 @@ for area in f.areas:
         st.info(f"{ctx.area_name(area)}: no neighbourhood figures for {year}.")
         continue
     left, right = st.columns(2)
-    left.altair_chart(charts.choropleth(shapes, "rate", f"{ctx.area_name(area)}: referrals per 1,000", "blues",
-                                       "per 1,000"), key=f"rate_map_{area}")
-    right.altair_chart(charts.choropleth(shapes, "decile", f"{ctx.area_name(area)}: deprivation decile", "reds",
-                                        "decile", reverse=True, domain=[1, 10]), key=f"decile_map_{area}")
+    left.vega_lite_chart(charts.choropleth(shapes, "rate", f"{ctx.area_name(area)}: referrals per 1,000", "blues",
+                                           "per 1,000"), width="stretch", key=f"rate_map_{area}")
+    right.vega_lite_chart(charts.choropleth(shapes, "decile", f"{ctx.area_name(area)}: deprivation decile", "reds",
+                                            "decile", reverse=True, domain=[1, 10]), width="stretch",
+                          key=f"decile_map_{area}")
 
 st.subheader(f"Under-reached deprived neighbourhoods, {year}")
 reach = figures.neighbourhood_reach(ctx.snap, f)
