@@ -95,6 +95,36 @@ class Browser:
             time.sleep(0.05)
         raise AssertionError(f"{url} did not finish rendering in {timeout} s (state {state})")
 
+    def rerun(self, timeout: float = 60) -> float:
+        """Rerun the page's script as a filter change does (Streamlit's `r` shortcut), and return the seconds
+        from the key press until the script has finished and the charts are drawn again, measured in the page."""
+        self.evaluate("""(() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            window.__ccsStates = [];
+            window.__ccsObserver && window.__ccsObserver.disconnect();
+            window.__ccsObserver = new MutationObserver(() => window.__ccsStates.push(
+                [app.getAttribute('data-test-script-state'), performance.now()]));
+            window.__ccsObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+            window.__ccsStart = performance.now();
+        })()""")
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", session=True, type=kind, key="r", code="KeyR", text="r" if kind == "keyDown" else "",
+                      windowsVirtualKeyCode=82)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            done = self.evaluate("""(() => {
+                const states = window.__ccsStates || [];
+                const ran = states.findIndex(s => s[0] === 'running');
+                const finished = states.slice(ran + 1).find(s => s[0] === 'notRunning');
+                const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+                return ran >= 0 && finished && charts.every(c => c.querySelector('canvas, svg'))
+                    ? (performance.now() - window.__ccsStart) / 1000 : null;
+            })()""")
+            if done is not None:
+                return done
+            time.sleep(0.05)
+        raise AssertionError(f"the rerun did not finish in {timeout} s")
+
     def screenshot(self, path: Path, width: int = 1440) -> None:
         """The whole page: Streamlit scrolls inside its main element, so the viewport is grown until that
         element no longer needs to scroll."""

@@ -28,17 +28,18 @@ def features(version: str, area: str, year: int, threshold_key: str) -> list[dic
 st.subheader(f"Reach by neighbourhood, {year}")
 st.caption("Referral rate per 1,000 residents (mid-2019) by LSOA, beside its deprivation decile (1 = most deprived). "
            "Grey: fewer than 8 referrals. Boundaries: ONS, OGL v3.0; contains OS data © Crown copyright and database right.")
-for area in f.areas:
-    shapes = features(ctx.snap.version, area, year, current_rule().describe())
-    if not shapes:
-        st.info(f"{ctx.area_name(area)}: no neighbourhood figures for {year}.")
-        continue
+# one area's maps at a time: each map carries every neighbourhood's outline, so drawing them all is slow
+area = f.areas[0] if len(f.areas) == 1 else st.radio("Map of", f.areas, format_func=ctx.area_name, horizontal=True,
+                                                       key="map_area", bind="query-params")
+shapes = features(ctx.snap.version, area, year, current_rule().describe())
+if not shapes:
+    st.info(f"{ctx.area_name(area)}: no neighbourhood figures for {year}.")
+else:
     left, right = st.columns(2)
     left.vega_lite_chart(charts.choropleth(shapes, "rate", f"{ctx.area_name(area)}: referrals per 1,000", "blues",
-                                           "per 1,000"), width="stretch", key=f"rate_map_{area}")
+                                           "per 1,000"), width="stretch", key="rate_map")
     right.vega_lite_chart(charts.choropleth(shapes, "decile", f"{ctx.area_name(area)}: deprivation decile", "reds",
-                                            "decile", reverse=True, domain=[1, 10]), width="stretch",
-                          key=f"decile_map_{area}")
+                                            "decile", reverse=True, domain=[1, 10]), width="stretch", key="decile_map")
 
 st.subheader(f"Under-reached deprived neighbourhoods, {year}")
 reach = figures.neighbourhood_reach(ctx.snap, f)
