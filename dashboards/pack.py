@@ -58,6 +58,14 @@ def build_pack(snapshot: Path, area: str, period: str, out: Path) -> Path:
         snap.close()
 
 
+def pack_bytes(snapshot: Path, area: str, period: str) -> bytes:
+    """The pack as bytes, for the app's download button (made when clicked)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return build_pack(snapshot, area, period, Path(folder) / "pack.pptx").read_bytes()
+
+
 class Deck:
     def __init__(self, snap: Snapshot, f: Filters, area_name: str):
         self.snap, self.f, self.area_name = snap, f, area_name

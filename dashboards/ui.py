@@ -57,6 +57,22 @@ def sidebar_filters(snap: Snapshot) -> Filters:
                    tuple(g for g in ISSUE_GROUPS if g in groups), tuple(t for t in ORGANISATION_TYPES if t in types))
 
 
+def pack_button(ctx: Context) -> None:
+    """One click makes the steering-group pack for an area and the period."""
+    from .pack import pack_bytes
+
+    f = ctx.filters
+    with st.sidebar:
+        st.divider()
+        area = f.areas[0] if len(f.areas) == 1 else st.selectbox("Steering-group pack for", f.areas,
+                                                                 format_func=ctx.area_name, key="pack_area")
+        st.download_button(f"Steering-group pack: {ctx.area_name(area)}, {f.period.label}",
+                           partial(pack_bytes, ctx.snap.path, area, f.period.label),
+                           f"ccs_pack_{area}_{f.period.label}.pptx", key="pack", on_click="ignore",
+                           mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                           icon=":material/slideshow:", width="stretch")
+
+
 def data_status(ctx: Context) -> None:
     """"Data as of" per area, and a warning for each area whose data is not fresh or failed a check."""
     info = ctx.snap.table("snapshot_info")

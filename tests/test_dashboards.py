@@ -599,6 +599,16 @@ def test_pack_converts_to_pdf_with_libreoffice(pack, tmp_path):
     assert len(re.findall(rb"/Type\s*/Page[^s]", data)) == 9
 
 
+def test_pack_is_one_click_in_the_app(snapshot, names, latest_year):
+    at = open_page(snapshot, PAGES[1], area=[names["oldham"]])
+    button = next(b for b in at.sidebar.download_button if b.key == "pack")
+    assert button.label == f"Steering-group pack: {names['oldham']}, {latest_year}"
+    from dashboards.pack import pack_bytes
+    from pptx import Presentation
+    deck = Presentation(io.BytesIO(pack_bytes(snapshot, "oldham", str(latest_year))))
+    assert names["oldham"] in slide_texts(deck.slides[0])[0]
+
+
 def test_pack_from_the_command_line(snapshot, latest_year, tmp_path):
     out = tmp_path / "cli.pptx"
     result = subprocess.run([sys.executable, "-m", "dashboards.pack", "--snapshot", str(snapshot), "--area", "oldham",
