@@ -4,11 +4,12 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .config import AreaConfig, ccs_home, load_areas, write_areas
+from .config import AreaConfig, ConfigError, ccs_home, load_areas, write_areas
 
 
 def month(text: str) -> str:
@@ -89,7 +90,24 @@ def cmd_ingest(args) -> int:
         except Exception as error:
             failed = True
             print(f"{area.key}: directory FAILED, the previous directory stays: {error}", file=sys.stderr)
+    if not args.area:
+        failed |= not ingest_grants_reporting(args.config)
     return 1 if failed else 0
+
+
+def ingest_grants_reporting(config: str | None) -> bool:
+    """The funders' 360Giving files from areas.yaml's `grants:` section: what landed, what was set aside."""
+    from .ingest.grants import ingest_grants
+
+    try:
+        report = ingest_grants(Path(config) if config else None, ccs_home())
+    except Exception as error:
+        print(f"grants: FAILED, nothing committed: {error}", file=sys.stderr)
+        return False
+    reasons = ", ".join(f"{k} x{v}" for k, v in report.reasons.items())
+    print(f"grants: {report.rows_in} rows -> {report.landed} landed, {report.quarantined} quarantined"
+          f"{' (' + reasons + ')' if reasons else ''}{'' if report.reconciles else '  DOES NOT RECONCILE'}")
+    return True
 
 
 def cmd_build(args) -> int:
@@ -123,8 +141,64 @@ def cmd_linkage_quality(args) -> int:
     return 0 if worst >= args.target else 1
 
 
+def cmd_run(args) -> int:
+    """Materialise every asset through Dagster: each configured area's ingestion, the grants, then the
+    warehouse (dbt models and tests), which publishes the snapshot."""
+    from .pipeline import run_everything
+
+    return 0 if run_everything(areas=args.area, demo_key=args.demo_key) else 1
+
+
+def cmd_compare(args) -> int:
+    from .compare import comparison, print_comparison
+
+    snapshot = snapshot_file()
+    try:
+        rows = comparison(snapshot, args.area, args.before, args.after)
+    except LookupError as error:
+        print(f"ccs compare: {error}", file=sys.stderr)
+        return 2
+    print_comparison(rows, args.area, args.before, args.after)
+    return 0 if all(r["within_band"] is not False for r in rows) else 1
+
+
+def cmd_pack(args) -> int:
+    from dashboards.pack import build_pack
+
+    out = build_pack(snapshot_file(), args.area, args.period, Path(args.out))
+    print(f"steering-group pack: {out}")
+    return 0
+
+
+def snapshot_file() -> Path:
+    snapshot = ccs_home() / "serving" / "current.duckdb"
+    if not snapshot.exists():
+        raise ConfigError(f"no serving snapshot at {snapshot}: run `ccs run` (or `ccs build`) first")
+    return snapshot
+
+
+def start_dashboards(port: int) -> subprocess.Popen:
+    """The Streamlit app on the published snapshot (it reads nothing else)."""
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    env = {**os.environ, "CCS_HOME": str(ccs_home())}
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env)
+
+
+def cmd_dashboard(args) -> int:
+    snapshot_file()
+    process = start_dashboards(args.port)
+    print(f"dashboards: http://localhost:{args.port} (Ctrl-C to stop)", flush=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return 0
+
+
 def cmd_demo(args) -> int:
-    """Generate the world (once), serve the area systems, point the pipeline at them and ingest."""
+    """Generate the world (once), serve the area systems, point the pipeline at them, run the pipeline
+    end to end (ingest, build, publish) and start the dashboards."""
     import threading
 
     from area_systems.server import serve
@@ -146,21 +220,25 @@ def cmd_demo(args) -> int:
             env = f"CCS_TOKEN_{key.upper()}"
             os.environ[env] = info["token"]  # the demo's own systems; a deployment sets these itself
             areas.append(AreaConfig(key, base_url=f"http://127.0.0.1:{port}{info['api_path']}", token_env=env))
-    write_areas(home / "areas.yaml", areas)
+    write_areas(home / "areas.yaml", areas, grants=[world / info["grants"] for info in manifest["areas"].values()
+                                                    if info.get("grants")])
+    print(f"world:          {world} (ground truth: {world / 'ground_truth.json'})")
     for a in areas:
         print(f"  {a.key:14} {manifest['areas'][a.key]['system']}: {a.drop_folder or a.base_url}")
-    print(f"  areas:        {home / 'areas.yaml'}\n  ground truth: {world / 'ground_truth.json'}")
-    code = cmd_ingest(argparse.Namespace(config=None, area=None, full_resync=False, demo_key=True))
-    print(f"  landing:      {home / 'landing'}")
-    code = code or cmd_build(args)
-    if args.no_serve:
+    print(f"areas:          {home / 'areas.yaml'}", flush=True)
+    code = cmd_run(argparse.Namespace(area=None, demo_key=True))
+    print(f"landing:        {home / 'landing'}\nwarehouse:      {home / 'warehouse.duckdb'}\n"
+          f"snapshot:       {home / 'serving' / 'current.duckdb'}", flush=True)
+    if code or args.no_dashboard:
         server.shutdown()
         return code
-    print(f"serving the area systems on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
+    dashboards = start_dashboards(args.dashboard_port)
+    print(f"dashboards:     http://localhost:{args.dashboard_port}\n"
+          f"area systems:   http://127.0.0.1:{port} (Ctrl-C to stop both)", flush=True)
     try:
-        threading.Event().wait()
+        dashboards.wait()
     except KeyboardInterrupt:
-        pass
+        dashboards.terminate()
     return code
 
 
@@ -203,15 +281,38 @@ def main(argv: list[str] | None = None) -> int:
     quality.add_argument("--target", type=float, default=0.98, help="exit 1 if precision or recall is below this")
     quality.set_defaults(run=cmd_linkage_quality)
 
-    demo = sub.add_parser("demo", help="generate the world under $CCS_HOME/world, serve it, ingest it")
+    run = sub.add_parser("run", help="materialise every asset (ingestion, grants, warehouse) through Dagster")
+    run.add_argument("--area", action="append", help="only this area's ingestion (repeatable); the warehouse is always built")
+    run.add_argument("--demo-key", action="store_true",
+                     help="without CCS_PSEUDONYMISATION_KEY, use (or make) the demo's key file under $CCS_HOME")
+    run.set_defaults(run=cmd_run)
+
+    compare = sub.add_parser("compare", help="the evaluators' network comparison for an area and two years")
+    compare.add_argument("--area", required=True)
+    compare.add_argument("before", type=int)
+    compare.add_argument("after", type=int)
+    compare.set_defaults(run=cmd_compare)
+
+    pack = sub.add_parser("pack", help="the steering-group pack (PowerPoint) for an area and period")
+    pack.add_argument("--area", required=True)
+    pack.add_argument("--period", required=True, help="2022, 2022-Q3 or 2022-03")
+    pack.add_argument("--out", required=True, help="the .pptx file to write")
+    pack.set_defaults(run=cmd_pack)
+
+    dashboard = sub.add_parser("dashboard", help="start the dashboards on the published snapshot")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.set_defaults(run=cmd_dashboard)
+
+    demo = sub.add_parser("demo", help="generate the world under $CCS_HOME/world, serve it, run the pipeline, "
+                                       "start the dashboards")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--scale", type=float, default=1.0)
-    demo.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    demo.add_argument("--no-serve", action="store_true", help="stop after ingesting")
+    demo.add_argument("--port", type=int, default=8765, help="the area systems' port; 0 picks a free one")
+    demo.add_argument("--dashboard-port", type=int, default=8501)
+    demo.add_argument("--no-dashboard", action="store_true", help="stop after publishing the snapshot")
     demo.set_defaults(run=cmd_demo)
 
     args = parser.parse_args(argv)
-    from .config import ConfigError
     from .ingest.contracts import ContractError
     from .ingest.privacy import MissingKeyError
     from .ingest.sources import BatchError

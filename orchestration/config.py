@@ -64,10 +64,14 @@ def load_areas(path: Path | None = None) -> list[AreaConfig]:
     return areas
 
 
-def write_areas(path: Path, areas: list[AreaConfig]) -> None:
+def write_areas(path: Path, areas: list[AreaConfig], grants: list[Path] = ()) -> None:
+    """areas.yaml for these areas, and the folders of 360Giving files to import (its `grants:` section)."""
     items = []
     for a in areas:
         items.append({"key": a.key, "api": {"base_url": a.base_url, "token_env": a.token_env}} if a.base_url else
                      {"key": a.key, "drop_folder": str(a.drop_folder)})
+    document = {"areas": items}
+    if grants:
+        document["grants"] = {"folders": [str(g) for g in grants]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"areas": items}, sort_keys=False))
+    path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -7,7 +7,9 @@ The dbt project's models and seeds are assets downstream of the landing, its tes
 build of the whole warehouse publishes the serving snapshot.
 """
 
+import json
 import os
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
@@ -131,7 +133,9 @@ landing_views = [
     dg.AssetSpec(["landing", f"{area}_{table}"], deps=[producer], group_name="ingestion",
                  description=f"{area}'s landed {table} as dbt reads them (Parquet under $CCS_HOME/landing/{area}).")
     for area in AREAS
-    for table, producer in (("referrals", "landed_referrals"), ("people", "linked_people"))
+    for table, producer in (("referrals", "landed_referrals"), ("people", "linked_people"),
+                            ("organisations", "landed_directory"), ("services", "landed_directory"),
+                            ("intake_pauses", "landed_directory"))
 ]
 
 
@@ -140,14 +144,19 @@ def warehouse(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
     """Every dbt model and seed as an asset, its tests as asset checks."""
     write_seeds()
     os.environ.setdefault("CCS_HOME", str(ccs_home()))
-    yield from dbt_cli.cli(["build"], context=context).stream()
-    everything = set(context.op_execution_context.op_def.output_dict)
-    if set(context.selected_output_names) == everything:
-        publish()  # the whole warehouse was built and tested: publish the serving snapshot
+    with area_lock(ccs_home(), "warehouse"):  # one build at a time: DuckDB has one writer
+        # the areas the manifest was parsed for (an area landing for the first time joins on reload)
+        areas = json.loads(Path(dbt_project.manifest_path).read_text())["metadata"]["ccs_areas"]
+        invocation = dbt_cli.cli(["build", "--vars", json.dumps({"areas": areas})], context=context)
+        yield from invocation.stream()
+        everything = set(context.op_execution_context.op_def.output_dict)
+        if set(context.selected_output_names) == everything:
+            # the whole warehouse was built and tested: publish the serving snapshot
+            target = Path(invocation.target_path)
+            publish(run_results=target / "run_results.json", manifest=target / "manifest.json")
 
 
-ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people, landed_directory],
-                                 partitions_def=area_partitions)
+ingest_job = dg.define_asset_job("ingest", selection=[landed_referrals, linked_people, landed_directory])
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60)
@@ -178,12 +187,22 @@ def daily(context: dg.ScheduleEvaluationContext):
                             partition_key=area.key)
 
 
+warehouse_job = dg.define_asset_job("build_warehouse", selection=dg.AssetSelection.assets(warehouse))
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[ingest_job], request_job=warehouse_job)
+def warehouse_after_ingestion(context: dg.RunStatusSensorContext):
+    """The sensor and the schedule drive the whole graph: after each successful ingestion run, build
+    the warehouse and publish (builds queue on a lock, so a later build includes every landing)."""
+    return dg.RunRequest(run_key=f"after:{context.dagster_run.run_id}")
+
+
 everything_job = dg.define_asset_job("everything", selection=dg.AssetSelection.all())
 
 defs = dg.Definitions(
     assets=[landed_referrals, linked_people, landed_directory, landed_grants, *landing_views, warehouse],
-    jobs=[ingest_job, everything_job],
-    sensors=[export_files],
+    jobs=[ingest_job, warehouse_job, everything_job],
+    sensors=[export_files, warehouse_after_ingestion],
     schedules=[daily],
     resources={"dbt_cli": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT),
                                          dbt_executable=DBT_EXECUTABLE)},

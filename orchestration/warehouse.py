@@ -114,10 +114,13 @@ def check_results(run_results: Path, manifest: Path) -> list[dict]:
 
 def build() -> Path:
     """Build and test the warehouse, then publish the serving snapshot (only after a good build)."""
+    from .ingest.run import area_lock
+
     write_seeds()
     target = ccs_home() / "dbt" / "target"
-    dbt("build", target_path=target)
-    return publish(run_results=target / "run_results.json", manifest=target / "manifest.json")
+    with area_lock(ccs_home(), "warehouse"):  # one build at a time: DuckDB has one writer
+        dbt("build", target_path=target)
+        return publish(run_results=target / "run_results.json", manifest=target / "manifest.json")
 
 
 KEEP_SNAPSHOTS = 3
