@@ -107,9 +107,16 @@ class Browser:
             window.__ccsObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
             window.__ccsStart = performance.now();
         })()""")
-        for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", session=True, type=kind, key="r", code="KeyR", text="r" if kind == "keyDown" else "",
-                      windowsVirtualKeyCode=82)
+        for attempt in range(3):  # a key press can be lost while the page is still settling
+            for kind in ("keyDown", "keyUp"):
+                self.call("Input.dispatchKeyEvent", session=True, type=kind, key="r", code="KeyR",
+                          text="r" if kind == "keyDown" else "", windowsVirtualKeyCode=82)
+            pressed = time.time()
+            while time.time() - pressed < 2 and not self.evaluate("(window.__ccsStates || []).length"):
+                time.sleep(0.05)
+            if self.evaluate("(window.__ccsStates || []).length"):
+                break
+            self.evaluate("window.__ccsStart = performance.now()")
         deadline = time.time() + timeout
         while time.time() < deadline:
             done = self.evaluate("""(() => {
