@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from . import privacy
@@ -61,6 +62,21 @@ class Landing:
 
     def landed(self, columns: list[str]) -> pd.DataFrame:
         return self.read("referrals", columns)
+
+    def landed_versions(self, id_column: str, ids: pd.Series, columns: list[str]) -> pd.DataFrame:
+        """The landed record versions of the given referrals only: a day's batch costs the referrals it
+        touches, not the whole history (DuckDB filters the Parquet files)."""
+        files = sorted((self.root / "referrals").glob("*.parquet"))
+        if not files:
+            return pd.DataFrame(columns=columns)
+        wanted = pd.DataFrame({"id": pd.unique(ids.dropna().astype(str))})
+        with duckdb.connect() as con:
+            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
+            select = ", ".join(f'"{c}"' if c in present else f'null as "{c}"' for c in columns)
+            con.register("wanted", wanted)
+            return con.execute(f"select {select} from read_parquet(?, union_by_name=true) "
+                               f'where cast("{id_column}" as varchar) in (select id from wanted)',
+                               [[str(f) for f in files]]).df()
 
     def quarantined(self, columns: list[str]) -> pd.DataFrame:
         return self.read("quarantine", columns)
@@ -118,24 +134,29 @@ def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract
     if not parts:
         return []
     frame = pd.concat([f for _, f in parts], ignore_index=True)
-    batch_of = pd.Series(sum([[k] * len(f) for k, (_, f) in enumerate(parts)], []), index=frame.index, dtype=int)
+    batch_of = np.repeat(np.arange(len(parts)), [len(f) for _, f in parts])
     checked = validate(frame, contract)
     id_field, updated_field = contract.record_key
     status = contract.by_canonical("status")
-    # what is landed already, read once for every check and batch below
-    before = landing.landed([id_field.name, updated_field.name, status.name, "_content_hash"])
+    # what is landed already of these referrals, read once for every check and batch below
+    before = landing.landed_versions(id_field.name, frame[id_field.name],
+                                     [id_field.name, updated_field.name, status.name, "_content_hash"])
     quarantined_before = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
     failures = list(checked.failures) + status_regressions(frame, contract, before, checked.failures)
     seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
                     before["_content_hash"]))
-    content = frame.apply(lambda row: content_hash(row, contract), axis=1)
+    content = content_hashes(frame, contract)
     failures += conflicting_versions(frame, content, contract, seen, {f.row for f in failures})
+    # every row through the privacy boundary at once: a person's records repeat across the batches
+    pseudonymised = pseudonymise(frame, contract, key)
+    failures_of = {k: [] for k in range(len(parts))}
+    for f in failures:
+        failures_of[batch_of[f.row]].append(f)
     reports = []
     for k, (source, _) in enumerate(parts):
-        rows = batch_of.index[batch_of == k]
-        mine = [f for f in failures if batch_of[f.row] == k]
-        reports.append(land_one(frame.loc[rows], content[rows], mine, source, contract, landing, key, seen,
-                                quarantined_before, checked.statistics))
+        rows = frame.index[batch_of == k]
+        reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
+                                pseudonymised, seen, quarantined_before, checked.statistics))
     return reports
 
 
@@ -143,26 +164,39 @@ def content_hash(row: pd.Series, contract: SourceContract) -> str:
     return hashlib.sha256(public_json(row, contract).encode()).hexdigest()[:32]
 
 
+def content_hashes(frame: pd.DataFrame, contract: SourceContract) -> pd.Series:
+    """content_hash of every row, column-wise (the same JSON text as public_json, without a pandas row
+    per record)."""
+    names = [f.name for f in contract.fields if not f.personal_role]
+    columns = [frame[n].to_numpy(dtype=object) for n in names]
+    hashes = [hashlib.sha256(json.dumps(dict(zip(names, values)), ensure_ascii=False, default=str).encode()).hexdigest()[:32]
+              for values in zip(*columns)]
+    return pd.Series(hashes, index=frame.index, dtype=object)
+
+
 def conflicting_versions(frame: pd.DataFrame, content: pd.Series, contract: SourceContract, seen: dict,
                          failed: set) -> list[Failure]:
     """Two different records under one key (referral id, last change): the later one is quarantined,
-    never silently dropped as a repeat."""
+    never silently dropped as a repeat. The first record under a key (landed before, else the first in
+    the batch) is the one the others must equal."""
     id_field, updated_field = contract.record_key
-    first = dict(seen)
-    out = []
-    for row in frame.index:
-        if row in failed:
-            continue
-        key = (str(frame.at[row, id_field.name]), str(frame.at[row, updated_field.name]))
-        if key in first and first[key] is not None and first[key] != content[row]:
-            out.append(Failure(int(row), updated_field.name, "conflictingVersion", str(frame.at[row, updated_field.name])))
-        else:
-            first.setdefault(key, content[row])
-    return out
+    rows = frame.drop(index=list(failed))
+    keys = rows[id_field.name].astype(str) + "\x1f" + rows[updated_field.name].astype(str)
+    first = content[rows.index].groupby(keys, sort=False).transform("first")
+    landed_content = {f"{i}\x1f{u}": h for (i, u), h in seen.items()}
+    landed = keys.map(lambda k: landed_content.get(k, MISSING))
+    first = first.where(landed.map(lambda v: v is MISSING), landed)
+    conflict = first.notna() & (first != content[rows.index])
+    return [Failure(int(row), updated_field.name, "conflictingVersion", str(frame.at[row, updated_field.name]))
+            for row in rows.index[conflict.to_numpy()]]
+
+
+MISSING = object()
 
 
 def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
-             landing: Landing, key: bytes, seen: dict, quarantined_before: set, statistics: dict) -> BatchReport:
+             landing: Landing, pseudonymised: pd.DataFrame, seen: dict, quarantined_before: set,
+             statistics: dict) -> BatchReport:
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     id_field, updated_field = contract.record_key
@@ -172,7 +206,7 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     keys = list(zip(good[id_field.name].astype(str), good[updated_field.name].astype(str)))
     new = pd.Series([k not in seen for k in keys], index=good.index, dtype=bool)
     seen.update(zip(keys, content[good.index]))
-    records = pseudonymise(good[new], contract, key)
+    records = pseudonymised.loc[good.index[new]].copy()
     records["_content_hash"] = content[good.index[new]]
     records["_batch_id"] = batch_id
     records["_loaded_at"] = started
@@ -214,7 +248,7 @@ def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> p
     dob_format = contract.personal["dob"].format
     keys = privacy.match_keys(key, contract.area, personal, dob_format)
     sent = contract.by_canonical("sent_at")
-    sent_day = parse_times(frame[sent.name], sent.format).dt.date
+    sent_day = parse_times(frame[sent.name], sent.format).dt.normalize()
     dob = privacy.parse_dates(personal["dob"], dob_format)
     public = frame[[f.name for f in contract.fields if not f.personal_role]].copy()
     public["_age_band"] = privacy.age_band(dob, sent_day)

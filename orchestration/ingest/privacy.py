@@ -10,6 +10,7 @@ or the same person registered twice.
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 import unicodedata
@@ -77,28 +78,38 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"ccs-key-fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
+def map_distinct(values: pd.Series, function) -> pd.Series:
+    """`function` of each value, called once per distinct value (records repeat the same names, dates
+    and postcodes over and over); missing stays None."""
+    codes, uniques = pd.factorize(values)  # missing: -1, the None at the end
+    mapped = np.array([function(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
 def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
     """HMAC-SHA256 of each value (None stays None), namespaced by purpose so keys never collide."""
     prefix = purpose.encode() + b"\x1f"
-    return values.map(lambda v: None if v is None else hmac.new(key, prefix + v.encode(), hashlib.sha256).hexdigest()[:32],
-                      na_action="ignore")
+    return map_distinct(values, lambda v: hmac.digest(key, prefix + v.encode(), "sha256").hex()[:32])
+
+
+def normalise_one_name(v: str) -> str | None:
+    text = unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode().upper()
+    text = "".join(ch for ch in text if ch.isalpha())
+    return text or None
 
 
 def normalise_name(values: pd.Series) -> pd.Series:
     """Case, accents, spaces and punctuation do not tell people apart: 'Siân ap Dafydd' -> 'SIANAPDAFYDD'."""
-    def one(v: str) -> str | None:
-        text = unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode().upper()
-        text = "".join(ch for ch in text if ch.isalpha())
-        return text or None
-    return values.map(one, na_action="ignore")
+    return map_distinct(values, normalise_one_name)
 
 
 def normalise_postcode(values: pd.Series) -> pd.Series:
-    return values.str.upper().str.replace(r"[^A-Z0-9]", "", regex=True).replace("", None)
+    return map_distinct(values, lambda v: re.sub(r"[^A-Z0-9]", "", v.upper()) or None)
 
 
 def parse_dates(values: pd.Series, fmt: str) -> pd.Series:
-    return pd.to_datetime(values.replace("", None), format=fmt, errors="coerce").dt.date
+    """Dates as datetime64 at midnight (NaT where missing or unparseable)."""
+    return pd.to_datetime(values.replace("", None), format=fmt, errors="coerce")
 
 
 def age_band(dob: pd.Series, on: pd.Series) -> pd.Series:
@@ -116,9 +127,16 @@ def age_band(dob: pd.Series, on: pd.Series) -> pd.Series:
 
 def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
     """Normalised parts of every match key, from the personal columns (by role)."""
-    dob = parse_dates(personal["dob"], dob_format) if "dob" in personal else pd.Series(None, index=personal.index)
-    dob_text = dob.map(lambda d: d.isoformat(), na_action="ignore")
-    unordered = dob.map(lambda d: f"{d.year}-{min(d.month, d.day):02d}-{max(d.month, d.day):02d}", na_action="ignore")
+    if "dob" in personal:
+        codes, uniques = pd.factorize(personal["dob"].replace("", None))
+        days = pd.Series(pd.to_datetime(pd.Series(uniques, dtype=object), format=dob_format, errors="coerce").dt.date)
+        iso = [None if pd.isna(d) else d.isoformat() for d in days] + [None]
+        unordered = [None if pd.isna(d) else f"{d.year}-{min(d.month, d.day):02d}-{max(d.month, d.day):02d}"
+                     for d in days] + [None]
+        dob_text = pd.Series(np.array(iso, dtype=object)[codes], index=personal.index, dtype=object)
+        dob_unordered = pd.Series(np.array(unordered, dtype=object)[codes], index=personal.index, dtype=object)
+    else:
+        dob_text = dob_unordered = pd.Series(None, index=personal.index, dtype=object)
     forename = normalise_name(personal["forename"])
     return pd.DataFrame({
         "client_id": personal.get("client_id"),
@@ -126,19 +144,30 @@ def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
         "surname": normalise_name(personal["surname"]),
         "initial": forename.str[:1],
         "dob": dob_text,
-        "dob_unordered": unordered,
+        "dob_unordered": dob_unordered,
         "postcode": normalise_postcode(personal["postcode"]) if "postcode" in personal else None,
-        "email": personal["email"].str.strip().str.lower().replace("", None) if "email" in personal else None,
+        "email": map_distinct(personal["email"], lambda v: v.strip().lower() or None) if "email" in personal else None,
     }, index=personal.index)
+
+
+# the personal fields the match keys are made from (phone numbers and notes are not)
+MATCH_ROLES = ("client_id", "forename", "surname", "dob", "postcode", "email")
 
 
 def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
     """One keyed hash per match key (None where a part is missing). Namespaced by area: people are
-    linked within an area's system, never across areas."""
-    parts = match_parts(personal, dob_format).astype("string")
+    linked within an area's system, never across areas. Made once per distinct combination of the
+    personal fields (a referral's versions, and most of a person's referrals, repeat them)."""
+    used = personal[[c for c in MATCH_ROLES if c in personal]]
+    codes = pd.DataFrame({c: pd.factorize(used[c])[0] for c in used.columns})
+    group = codes.groupby(list(codes.columns), sort=False).ngroup().to_numpy()
+    first = np.unique(group, return_index=True)[1]  # a row of each distinct combination, in group order
+    distinct = used.iloc[first]
+    parts = match_parts(distinct, dob_format).astype("string")
     out = {}
     for name, needs in MATCH_KEYS.items():
-        first, *rest = needs
-        joined = parts[first].str.cat([parts[c] for c in rest], sep="|") if rest else parts[first]  # missing part: NA
-        out[f"mk_{name}"] = keyed_hash(key, f"{area}:{name}", joined.astype(object).where(joined.notna(), None))
+        first_part, *rest = needs
+        joined = parts[first_part].str.cat([parts[c] for c in rest], sep="|") if rest else parts[first_part]  # missing part: NA
+        hashed = keyed_hash(key, f"{area}:{name}", joined.astype(object).where(joined.notna(), None))
+        out[f"mk_{name}"] = hashed.to_numpy(dtype=object)[group]
     return pd.DataFrame(out, index=personal.index)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from .contracts import Field, SourceContract
@@ -44,11 +45,13 @@ def labels_of(value, separator: str | None) -> list[str]:
 
 def derived_columns(frame: pd.DataFrame, contract: SourceContract, now: datetime) -> tuple[pd.DataFrame, list]:
     """Columns GX can check where a rule needs a step first (several labels in one cell, a time to
-    compare with now), and the expectations on them."""
+    compare with now), and the expectations on them; for the contract's fields present in `frame`."""
     import great_expectations.expectations as gxe
 
     extra, expectations = {}, []
     for f in contract.fields:
+        if f.name not in frame:
+            continue
         if f.valid_values and (f.separator or f.logical_type == "array"):
             allowed = set(f.valid_values)
             column = f"__unknown__{f.name}"
@@ -104,39 +107,95 @@ class Validation:
     statistics: dict  # per rule: evaluated, unexpected
 
 
-def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None = None) -> Validation:
-    """Run the contract's rules on a batch; return the failing rows and statistics per rule."""
-    import great_expectations as gx
+class Distinct:
+    """A column's distinct values (lists joined, as GX wants scalars), the code of each row's value,
+    and one original value per distinct value (for the derived columns)."""
 
+    def __init__(self, values: pd.Series):
+        data = values.to_numpy(dtype=object)
+        try:
+            codes, uniques = pd.factorize(data)
+        except TypeError:  # lists (an API's array field)
+            data = pd.Series(data).map(lambda v: "; ".join(v) if isinstance(v, list) else v).to_numpy(dtype=object)
+            codes, uniques = pd.factorize(data)
+        uniques = np.asarray(uniques, dtype=object)
+        if (codes == -1).any():  # missing values are a value to check too
+            uniques = np.append(uniques, None)
+            codes = np.where(codes == -1, len(uniques) - 1, codes)
+        self.codes, self.uniques = codes, uniques
+        first = np.zeros(len(uniques), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # first row holding each value
+        self.originals = values.to_numpy(dtype=object)[first]
+
+
+def column_groups(sizes: dict[str, int]) -> list[list[str]]:
+    """Columns with similar numbers of distinct values share one GX run (each column's values repeated
+    to the run's length); a column with far fewer values than the run gets a run of its own."""
+    groups: list[list[str]] = []
+    length = 0
+    for name in sorted(sizes, key=lambda n: -sizes[n]):
+        if groups and (sizes[name] * 4 >= length or length <= 100_000):
+            groups[-1].append(name)
+        else:
+            groups.append([name])
+            length = sizes[name]
+    return groups
+
+
+def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None = None) -> Validation:
+    """Run the contract's rules on a batch; return the failing rows and statistics per rule.
+
+    Every rule looks at one value of one column at a time, so GX checks each distinct value once and
+    its verdict is given to every row holding that value: the same failures as a run over all rows,
+    at the cost of the distinct values (a batch of millions of rows repeats its labels, names and
+    times over and over)."""
     now = now or datetime.now(timezone.utc)
     public = [f for f in contract.fields if not f.personal_role]
-    data = frame[[f.name for f in public]].copy()
-    data = data.apply(lambda s: s.map(lambda v: "; ".join(v) if isinstance(v, list) else v))  # GX wants scalars
-    extra, expectations = derived_columns(frame, contract, now)
-    data = pd.concat([data, extra], axis=1)
-    for f in public:
-        expectations += field_expectations(f)
-    if len(data) == 0:
+    if len(frame) == 0:
         return Validation([], {})
+    distinct = {f.name: Distinct(frame[f.name]) for f in public}
+    names = [f.name for f in contract.fields]
+    checked = []  # (position in a suite over all rows, expectation, field, rule, result)
+    for group in column_groups({name: len(d.uniques) for name, d in distinct.items()}):
+        length = max(len(distinct[name].uniques) for name in group)
+        # object columns: pandas would otherwise infer its string type and turn None into NaN
+        data = pd.DataFrame({name: np.resize(distinct[name].uniques, length) for name in group}, dtype=object)
+        originals = pd.DataFrame({name: np.resize(distinct[name].originals, length) for name in group}, dtype=object)
+        extra, derived = derived_columns(originals, contract, now)
+        data = pd.concat([data, extra], axis=1)
+        # positions as in one suite over all rows: derived columns first, then each field's rules
+        run = [((0, names.index(field), k), e, field, rule) for k, (e, field, rule) in enumerate(derived)]
+        for f in public:
+            if f.name in group:
+                run += [((1, names.index(f.name), j), e, field, rule)
+                        for j, (e, field, rule) in enumerate(field_expectations(f))]
+        if run:
+            checked += [(*item, result) for item, result in zip(run, gx_validate(data, contract, run))]
+    failures, statistics = [], {}
+    for _, expectation, field, rule, result in sorted(checked, key=lambda c: c[0]):
+        d = distinct[field]
+        failing = np.unique(np.asarray(result.result.get("unexpected_index_list") or [], dtype=np.int64) % len(d.uniques))
+        rows = np.flatnonzero(np.isin(d.codes, failing)) if len(failing) else np.array([], dtype=np.int64)
+        statistics[f"{field}: {rule}"] = {"evaluated": len(frame), "unexpected": len(rows), "success": bool(result.success)}
+        values = frame[field].to_numpy(dtype=object)
+        for position in rows:
+            value = values[position]
+            failures.append(Failure(int(frame.index[position]), field, rule, None if value is None else str(value)[:200]))
+    return Validation(failures, statistics)
+
+
+def gx_validate(data: pd.DataFrame, contract: SourceContract, run: list) -> list:
+    """One GX run of the expectations over `data`; the result of each, in the order given."""
+    import great_expectations as gx
+
     context = gx_context()
     name = f"{contract.id}-{contract.version}"
     asset = context.data_sources.add_or_update_pandas(name=name).add_dataframe_asset(name="batch")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": data})
     suite = gx.ExpectationSuite(name=name)
-    meta = {}
-    for expectation, field, rule in expectations:
-        expectation.meta = {"field": field, "rule": rule}
+    for k, (_, expectation, field, rule) in enumerate(run):
+        expectation.meta = {"field": field, "rule": rule, "position": k}
         suite.add_expectation(expectation)
     result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-    failures, statistics = [], {}
-    for r in result.results:
-        field, rule = r.expectation_config.meta["field"], r.expectation_config.meta["rule"]
-        rows = r.result.get("unexpected_index_list") or []
-        key = f"{field}: {rule}"
-        statistics[key] = {"evaluated": int(r.result.get("element_count", len(data))), "unexpected": len(rows),
-                           "success": bool(r.success)}
-        for row in rows:
-            value = frame.at[row, field]
-            failures.append(Failure(int(row), field, rule, None if value is None else str(value)[:200]))
-    del meta
-    return Validation(failures, statistics)
+    by_position = {r.expectation_config.meta["position"]: r for r in result.results}
+    return [by_position[k] for k in range(len(run))]
