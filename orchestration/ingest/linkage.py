@@ -11,24 +11,33 @@ import pandas as pd
 
 def link(records: pd.DataFrame, key_columns: list[str], record_key: str = "record_key") -> pd.Series:
     """For each record, its person's pseudonym: connected components where an edge is a shared match
-    key. Label propagation, vectorised: each pass gives every key's records the smallest label among
-    them, until nothing changes."""
+    key; the pseudonym is the smallest record key in the component."""
     codes = pd.factorize(records[record_key], sort=True)[0]
     if len(np.unique(codes)) != len(codes):
         raise ValueError(f"{record_key} must be unique per record")
-    label = codes.astype(np.int64)
-    position_of = np.empty(len(codes), np.int64)
-    position_of[codes] = np.arange(len(codes))
-    groups = []
-    for column in key_columns:
-        values = records[column]
-        present = values.notna().to_numpy()
-        if present.any():
-            group = pd.factorize(values[present])[0]
-            groups.append((np.flatnonzero(present), group))
+    groups = [pd.factorize(records[column])[0] for column in key_columns]  # missing: -1
+    label = components(groups, len(records), start=codes)
+    keys = np.sort(records[record_key].unique())
+    return pd.Series(keys[label], index=records.index, name="person_key")
+
+
+def components(groups: list[np.ndarray], n: int, start: np.ndarray | None = None) -> np.ndarray:
+    """Connected components of n records, where records with the same code in any of `groups` (one
+    code per record, -1 for none) are joined: each record's label is the smallest `start` value
+    (default its position) in its component. Label propagation, vectorised: each pass gives every
+    code's records the smallest label among them, until nothing changes."""
+    label = (np.arange(n) if start is None else np.asarray(start)).astype(np.int64)
+    position_of = np.empty(n, np.int64)
+    position_of[label] = np.arange(n)
+    present_groups = []
+    for group in groups:
+        group = np.asarray(group)
+        rows = np.flatnonzero(group >= 0)
+        if len(rows):
+            present_groups.append((rows, group[rows]))
     while True:
         before = label.copy()
-        for rows, group in groups:
+        for rows, group in present_groups:
             smallest = np.full(group.max() + 1, np.iinfo(np.int64).max)
             np.minimum.at(smallest, group, label[rows])
             label[rows] = smallest[group]
@@ -40,8 +49,7 @@ def link(records: pd.DataFrame, key_columns: list[str], record_key: str = "recor
             label = followed
         if np.array_equal(before, label):
             break
-    keys = np.sort(records[record_key].unique())
-    return pd.Series(keys[label], index=records.index, name="person_key")
+    return label
 
 
 def pair_quality(predicted: pd.Series, truth: pd.Series) -> dict:

@@ -2,15 +2,19 @@
 
 import fcntl
 import hashlib
+import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..config import AreaConfig
 from .contracts import contract_for
-from .landing import BatchReport, Landing, land_batches, parquet_bytes, write_atomically
-from .linkage import link as connect
+from .landing import BatchReport, Landing, land_batches
+from .linkage import components
 from .privacy import MATCH_KEYS
 from .sources import ApiSettings, fetch_changes, read_export
 from .validate import parse_times
@@ -33,19 +37,40 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Export files landed together share one Great Expectations run; a few hundred megabytes at a time keeps
+# the memory of a large backlog bounded (a month of a national roll-out is about that size).
+CHUNK_BYTES = 128 * 1024**2
+
+
 def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) -> list[BatchReport]:
     """Land export files, one batch each; a file is marked read, by the digest of the very bytes that
     were landed, only once its batch has landed (a file still growing is read again later)."""
     contract = contract_for(area.key)
     landing = Landing(home, area.key)
-    raw = {Path(p): Path(p).read_bytes() for p in paths}
-    parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
-    reports = land_batches(parts, contract, landing, key)
-    state = landing.state()
-    for path, data in raw.items():
-        state["files"][path.name] = digest(data)
-    landing.commit_state(state)
+    reports = []
+    for chunk in chunks(paths, CHUNK_BYTES):
+        raw = {Path(p): Path(p).read_bytes() for p in chunk}
+        parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
+        reports += land_batches(parts, contract, landing, key)
+        state = landing.state()
+        for path, data in raw.items():
+            state["files"][path.name] = digest(data)
+        landing.commit_state(state)
     return reports
+
+
+def chunks(paths: list[Path], most_bytes: int) -> list[list[Path]]:
+    """The files in order, in runs of at most `most_bytes` (a bigger file is a run of its own)."""
+    out: list[list[Path]] = []
+    size = 0
+    for p in paths:
+        n = Path(p).stat().st_size
+        if not out or size + n > most_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(p)
+        size += n
+    return out
 
 
 def ingest_api(area: AreaConfig, home: Path, key: bytes, full_resync: bool = False) -> BatchReport:
@@ -119,22 +144,50 @@ def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = Fa
 
 def link_people(area: str, home: Path) -> pd.DataFrame:
     """Every landed referral's person pseudonym, rebuilt from all the area's match keys (so a record
-    that arrives later and joins two people together re-links both), written atomically."""
+    that arrives later and joins two people together re-links both), written atomically.
+
+    The match keys stay in DuckDB (a file under state/, so it can spill to disk); only one column at a
+    time comes out, as integer codes for the connected components."""
+    import duckdb
+    import pyarrow.compute as pc
+
     contract = contract_for(area)
     landing = Landing(home, area)
     referral_id = contract.by_canonical("referral_id").name
     columns = [f"mk_{name}" for name in MATCH_KEYS]
-    records = landing.landed([referral_id, *columns])
-    if records.empty:
+    files = [str(f) for f in sorted((landing.root / "referrals").glob("*.parquet"))]
+    if not files:
         return pd.DataFrame(columns=["referral_id", "person_key"])
-    records = records.rename(columns={referral_id: "referral_id"})
-    # every version of a referral is one person: link on the referral id too
-    records["mk_referral"] = "referral:" + records["referral_id"].astype(str)
-    records["record_key"] = range(len(records))
-    records["person_key"] = connect(records, [*columns, "mk_referral"])
-    # the pseudonym is the smallest match key hash in the person's group: stable, and reveals nothing
-    smallest = records.melt(id_vars="person_key", value_vars=columns).dropna().groupby("person_key")["value"].min()
-    people = records.drop_duplicates("referral_id")[["referral_id", "person_key"]]
-    people["person_key"] = "p_" + people["person_key"].map(smallest).fillna(people["referral_id"].astype(str))
-    write_atomically(landing.root / "people.parquet", parquet_bytes(people.reset_index(drop=True)))
-    return people
+    scratch = Path(home) / "state" / f".{area}.linkage.duckdb"
+    scratch.unlink(missing_ok=True)
+    try:
+        with duckdb.connect(str(scratch)) as con:
+            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
+            select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
+            # a referral's versions mostly carry the same keys: one row per distinct combination
+            con.execute(f'create table records as select distinct cast("{referral_id}" as varchar) as referral_id, '
+                        f"{select} from read_parquet(?, union_by_name=true)", [files])
+            groups = []
+            for column in ["referral_id", *columns]:  # every version of a referral is one person
+                values = con.sql(f'select "{column}" from records order by rowid').to_arrow_table().column(0)
+                codes = pc.dictionary_encode(values).combine_chunks().indices
+                groups.append(codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else
+                              pc.fill_null(codes, -1).to_numpy(zero_copy_only=False))
+                del values, codes
+            label = components(groups, len(groups[0]))
+            del groups
+            con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
+            # the pseudonym is the smallest match key hash in the person's group: stable, and reveals nothing
+            smallest = ", ".join(f'min("{c}")' for c in columns)
+            con.execute(f"""create table people as
+                with linked as (select r.*, l.person from (select rowid as row, * from records) r join labels l using (row)),
+                     smallest as (select person, least({smallest}) as key from linked group by person)
+                select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
+                from linked join smallest s using (person) order by referral_id""")
+            out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
+            con.execute(f"copy people to '{out}' (format parquet)")
+            os.replace(out, landing.root / "people.parquet")
+            return con.execute("select * from people").df()
+    finally:
+        scratch.unlink(missing_ok=True)
+        Path(f"{scratch}.wal").unlink(missing_ok=True)
