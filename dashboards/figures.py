@@ -90,7 +90,7 @@ def growing_needs(snap: Snapshot, f: Filters) -> pd.DataFrame:
     out = pd.DataFrame({"referrals": now, "referrals_year_earlier": before}).fillna(0).astype(int).reset_index()
     out["rise"] = out["referrals"] - out["referrals_year_earlier"]
     out = out.merge(issue_names(snap), how="left", left_on="primary_issue", right_on="issue").drop(columns="issue")
-    return out.sort_values(["rise", "referrals"], ascending=False).reset_index(drop=True)
+    return out.sort_values(["rise", "referrals", "area", "primary_issue"], ascending=[False, False, True, True]).reset_index(drop=True)
 
 
 def issue_names(snap: Snapshot) -> pd.DataFrame:
@@ -107,7 +107,8 @@ def unmet_by_issue_place(snap: Snapshot, f: Filters) -> pd.DataFrame:
     rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas) & _in(table, "issue_group", f.issue_groups)]
     rows = rows.assign(unmet=rows[UNMET_COLUMNS].sum(axis=1))
     rows = rows.merge(issue_names(snap), how="left", left_on="primary_issue", right_on="issue").drop(columns="issue")
-    return rows.sort_values(["unmet", "referrals"], ascending=False).reset_index(drop=True)
+    return rows.sort_values(["unmet", "referrals", "area", "primary_issue", "place_name"],
+                            ascending=[False, False, True, True, True]).reset_index(drop=True)
 
 
 def unmet_by_area(snap: Snapshot, f: Filters) -> pd.DataFrame:
@@ -120,7 +121,8 @@ def organisations(snap: Snapshot, f: Filters) -> pd.DataFrame:
     table = snap.table("mart_organisations_by_year")
     rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)
                  & _in(table, "organisation_type", f.organisation_types)]
-    return rows.sort_values(["referrals_received", "referrals_sent"], ascending=False).reset_index(drop=True)
+    return rows.sort_values(["referrals_received", "referrals_sent", "organisation_name"],
+                            ascending=[False, False, True]).reset_index(drop=True)
 
 
 def emerging_issues(snap: Snapshot, f: Filters) -> pd.DataFrame:
@@ -240,7 +242,8 @@ def top_flows(snap: Snapshot, f: Filters, limit: int = 20) -> pd.DataFrame:
     if f.organisation_types:
         rows = rows[rows["referring_organisation_type"].isin(f.organisation_types)
                     | rows["receiving_organisation_type"].isin(f.organisation_types)]
-    rows = rows.sort_values("referrals", ascending=False).head(limit)
+    rows = rows.sort_values(["referrals", "referring_organisation_name", "receiving_organisation_name"],
+                            ascending=[False, True, True]).head(limit)
     return rows[["area", "referring_organisation_name", "referring_organisation_type", "receiving_organisation_name",
                  "receiving_organisation_type", "referrals"]].reset_index(drop=True)
 

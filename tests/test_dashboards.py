@@ -246,7 +246,7 @@ def test_grant_priorities_figures_are_the_snapshots(snapshot, db, names, latest_
 
     orgs = found["organisations"]
     expected = sql(db, """select organisation_name, referrals_received, declined_no_capacity from mart_organisations_by_year
-                          where area = 'norfolk' and year = ? order by referrals_received desc, referrals_sent desc""",
+                          where area = 'norfolk' and year = ? order by referrals_received desc, referrals_sent desc, organisation_name""",
                    latest_year).head(25)
     assert list(orgs["organisation_name"]) == list(expected["organisation_name"])
     assert list(orgs["referrals_received"]) == [shown(v) for v in expected["referrals_received"]]
@@ -270,6 +270,26 @@ def test_grant_priorities_figures_are_the_snapshots(snapshot, db, names, latest_
     kpi = sql(db, "select referrals from mart_area_kpis where area = 'norfolk' and period_label = ?", str(latest_year))
     assert f"recorded {kpi['referrals'][0]:,} referrals" in evidence
     assert "Source: CCS Insights" in evidence
+
+
+def test_issue_group_and_organisation_type_narrow_the_tables(snapshot, db, names, latest_year):
+    at = open_page(snapshot, PAGES[1], area=[names["norfolk"]], issue_group=["Housing"], org_type=["VCS"])
+    found = tables(at)
+    assert set(found["unmet_demand"]["issue_group"]) == {"housing"}
+    expected = sql(db, """select count(*) n from mart_unmet_demand_by_issue_place
+                          where area = 'norfolk' and year = ? and issue_group = 'housing'""", latest_year)["n"][0]
+    assert len(found["unmet_demand"]) == min(30, expected)
+    assert set(found["organisations"]["organisation_type"]) == {"VCS"}
+    expected = sql(db, """select organisation_name from mart_organisations_by_year where area = 'norfolk' and year = ?
+                          and organisation_type = 'vcs' order by referrals_received desc, referrals_sent desc, organisation_name""",
+                   latest_year).head(25)
+    assert list(found["organisations"]["organisation_name"]) == list(expected["organisation_name"])
+    assert set(found["growing_needs"]["issue_group"]) <= {"housing"}
+
+    at = open_page(snapshot, PAGES[2], area=[names["norfolk"]], issue_group=["Crisis"], org_type=["Local authority"])
+    found = tables(at)
+    assert set(found["provision_gaps"]["issue_group"]) <= {"crisis"}
+    assert set(found["sla_organisations"]["organisation_type"]) == {"Local authority"}
 
 
 def test_provision_gaps_figures_are_the_snapshots(snapshot, db, names, latest_year):
