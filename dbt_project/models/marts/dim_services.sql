@@ -5,7 +5,7 @@
 select
     s.*,
     count(p.service_id) as intake_pauses,
-    coalesce(sum(date_diff('day', p.paused_from, p.paused_to) + 1), 0) as days_paused
+    coalesce(sum(date_diff('day', p.paused_from, p.paused_to) + 1), 0)::bigint as days_paused
 from {{ ref('int_services') }} as s
 left join {{ ref('int_intake_pauses') }} as p using (area, service_id)
 group by all

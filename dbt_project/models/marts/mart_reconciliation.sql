@@ -3,10 +3,10 @@
 select
     area,
     count(*) as batches,
-    sum(rows_in) as rows_in,
-    sum(landed) as landed,
-    sum(already_landed) as already_landed,
-    sum(quarantined) as quarantined,
+    sum(rows_in)::bigint as rows_in,
+    sum(landed)::bigint as landed,
+    sum(already_landed)::bigint as already_landed,
+    sum(quarantined)::bigint as quarantined,
     sum(rows_in) = sum(landed) + sum(already_landed) + sum(quarantined) as reconciles,
     max(finished) as last_batch_at
 from {{ ref('stg_landing__batches') }}
