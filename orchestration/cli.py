@@ -165,7 +165,11 @@ def cmd_compare(args) -> int:
 def cmd_pack(args) -> int:
     from dashboards.pack import build_pack
 
-    out = build_pack(snapshot_file(), args.area, args.period, Path(args.out))
+    try:
+        out = build_pack(snapshot_file(), args.area, args.period, Path(args.out))
+    except ValueError as error:  # an area or period the snapshot does not have
+        print(f"ccs pack: {error}", file=sys.stderr)
+        return 2
     print(f"steering-group pack: {out}")
     return 0
 
@@ -182,7 +186,8 @@ def start_dashboards(port: int) -> subprocess.Popen:
     app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     env = {**os.environ, "CCS_HOME": str(ccs_home())}
     return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env)
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                             "--client.toolbarMode", "viewer"], env=env)
 
 
 def cmd_dashboard(args) -> int:

@@ -1,7 +1,8 @@
 {{ config(tags=['published']) }}
 -- The headline figures per area and month, quarter and year sent, with the same period a year
--- earlier. A period is complete when the area's data covers all of it (from its first referral to
--- its latest change).
+-- earlier. A period is complete when the area's data covers all of it: from its first referral to its
+-- latest change, which must reach the period's last working day. Growth is given only between two
+-- complete periods (a year that started mid-way is no baseline).
 with referrals as (
     select
         f.*,
@@ -29,6 +30,13 @@ periods as (
     {% endfor %}
 ),
 
+last_working_days as (
+    select date_trunc('month', date_day) as month, max(date_day) as last_working_day
+    from {{ ref('dim_date') }}
+    where is_working_day
+    group by all
+),
+
 figures as (
     select
         area,
@@ -43,6 +51,15 @@ figures as (
         count(*) filter (where involves_la) as referrals_to_or_from_la
     from periods
     group by all
+),
+
+completeness as (
+    select f.area, f.period_type, f.period_start,
+           c.first_day <= f.period_start and max(w.last_working_day) <= c.last_day as is_complete
+    from figures as f
+    join coverage as c using (area)
+    join last_working_days as w on w.month >= f.period_start and w.month < f.period_end
+    group by f.area, f.period_type, f.period_start, c.first_day, c.last_day
 ),
 
 organisations as (
@@ -64,7 +81,7 @@ select
         when 'quarter' then strftime(f.period_start, '%Y') || '-Q' || cast(quarter(f.period_start) as varchar)
         else strftime(f.period_start, '%Y-%m')
     end as period_label,
-    f.period_start >= c.first_day and f.period_end <= c.last_day + 1 as is_complete,
+    k.is_complete,
     f.referrals,
     f.people,
     o.organisations_active,
@@ -75,11 +92,16 @@ select
     round(f.referrals_to_or_from_la / f.referrals, 4) as la_share,
     last_year.referrals as referrals_last_year,
     last_year.people as people_last_year,
-    round(f.referrals / last_year.referrals - 1, 4) as referrals_growth,
-    round(f.people / last_year.people - 1, 4) as people_growth
+    case when k.is_complete and last_complete.is_complete then round(f.referrals / last_year.referrals - 1, 4) end
+        as referrals_growth,
+    case when k.is_complete and last_complete.is_complete then round(f.people / last_year.people - 1, 4) end
+        as people_growth
 from figures as f
 join organisations as o using (area, period_type, period_start)
-join coverage as c using (area)
+join completeness as k using (area, period_type, period_start)
 left join figures as last_year
     on last_year.area = f.area and last_year.period_type = f.period_type
     and last_year.period_start = f.period_start - interval 1 year
+left join completeness as last_complete
+    on last_complete.area = f.area and last_complete.period_type = f.period_type
+    and last_complete.period_start = f.period_start - interval 1 year
