@@ -10,7 +10,9 @@ import hashlib
 import io
 import json
 import os
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -133,30 +135,78 @@ def land_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract
     run, not per row), pseudonymise them and land each as its own batch; quarantine what fails."""
     if not parts:
         return []
+    return land_prepared(prepare_batches(parts, contract, key), contract, landing)
+
+
+# Seconds spent in each step of ingestion in this process (and in the workers whose results it
+# landed), for the benchmark's profile.
+STEP_SECONDS: dict[str, float] = {}
+
+
+@contextmanager
+def step(name: str, seconds: dict | None = None):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        into = STEP_SECONDS if seconds is None else seconds
+        into[name] = into.get(name, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class Prepared:
+    """Batches checked against their contract and through the privacy boundary: everything that does
+    not depend on what was landed before, so it can be done ahead (in another process) of landing.
+    `frame` keeps only the public columns: the personal ones are gone."""
+    sources: list[tuple[str, int]]  # each batch's source and its number of rows, in order
+    frame: pd.DataFrame
+    checked: object  # validate.Validation
+    content: pd.Series
+    pseudonymised: pd.DataFrame
+    seconds: dict = field(default_factory=dict)
+
+
+def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
+    seconds: dict[str, float] = {}
     frame = pd.concat([f for _, f in parts], ignore_index=True)
-    batch_of = np.repeat(np.arange(len(parts)), [len(f) for _, f in parts])
-    checked = validate(frame, contract)
+    with step("validate (Great Expectations)", seconds):
+        checked = validate(frame, contract)
+    with step("content hashes", seconds):
+        content = content_hashes(frame, contract)
+    # every row through the privacy boundary at once: a person's records repeat across the batches
+    with step("pseudonymise (HMAC match keys)", seconds):
+        pseudonymised = pseudonymise(frame, contract, key)
+    public = [f.name for f in contract.fields if not f.personal_role] + [SOURCE, SOURCE_ROW]
+    return Prepared([(source, len(f)) for source, f in parts], frame[public], checked, content, pseudonymised, seconds)
+
+
+def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing) -> list[BatchReport]:
+    """The checks against what was landed before (status going backwards, a different record under a
+    landed key), then each batch landed."""
+    for name, seconds in prepared.seconds.items():
+        STEP_SECONDS[name] = STEP_SECONDS.get(name, 0.0) + seconds
+    frame, checked, content, pseudonymised = prepared.frame, prepared.checked, prepared.content, prepared.pseudonymised
+    batch_of = np.repeat(np.arange(len(prepared.sources)), [n for _, n in prepared.sources])
     id_field, updated_field = contract.record_key
     status = contract.by_canonical("status")
-    # what is landed already of these referrals, read once for every check and batch below
-    before = landing.landed_versions(id_field.name, frame[id_field.name],
-                                     [id_field.name, updated_field.name, status.name, "_content_hash"])
-    quarantined_before = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
-    failures = list(checked.failures) + status_regressions(frame, contract, before, checked.failures)
-    seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
-                    before["_content_hash"]))
-    content = content_hashes(frame, contract)
-    failures += conflicting_versions(frame, content, contract, seen, {f.row for f in failures})
-    # every row through the privacy boundary at once: a person's records repeat across the batches
-    pseudonymised = pseudonymise(frame, contract, key)
-    failures_of = {k: [] for k in range(len(parts))}
+    with step("checks against the landed history"):
+        # what is landed already of these referrals, read once for every check and batch below
+        before = landing.landed_versions(id_field.name, frame[id_field.name],
+                                         [id_field.name, updated_field.name, status.name, "_content_hash"])
+        quarantined_before = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
+        failures = list(checked.failures) + status_regressions(frame, contract, before, checked.failures)
+        seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
+                        before["_content_hash"]))
+        failures += conflicting_versions(frame, content, contract, seen, {f.row for f in failures})
+    failures_of = {k: [] for k in range(len(prepared.sources))}
     for f in failures:
         failures_of[batch_of[f.row]].append(f)
     reports = []
-    for k, (source, _) in enumerate(parts):
-        rows = frame.index[batch_of == k]
-        reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
-                                pseudonymised, seen, quarantined_before, checked.statistics))
+    with step("land (de-duplicate, write Parquet)"):
+        for k, (source, _) in enumerate(prepared.sources):
+            rows = frame.index[batch_of == k]
+            reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
+                                    pseudonymised, seen, quarantined_before, checked.statistics))
     return reports
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from ..config import AreaConfig
 from .contracts import contract_for
-from .landing import BatchReport, Landing, land_batches
+from .landing import BatchReport, Landing, Prepared, land_batches, land_prepared, prepare_batches, step
 from .linkage import components
 from .privacy import MATCH_KEYS
 from .sources import ApiSettings, fetch_changes, read_export
@@ -48,15 +48,52 @@ def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) ->
     contract = contract_for(area.key)
     landing = Landing(home, area.key)
     reports = []
-    for chunk in chunks(paths, CHUNK_BYTES):
-        raw = {Path(p): Path(p).read_bytes() for p in chunk}
-        parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
-        reports += land_batches(parts, contract, landing, key)
+    for digests, prepared in prepared_runs(area.key, chunks(paths, CHUNK_BYTES), key):
+        reports += land_prepared(prepared, contract, landing)
         state = landing.state()
-        for path, data in raw.items():
-            state["files"][path.name] = digest(data)
+        state["files"].update(digests)
         landing.commit_state(state)
     return reports
+
+
+def prepare_files(area: str, paths: list[Path], key: bytes) -> tuple[dict, Prepared]:
+    """Read, check and pseudonymise a run of export files (nothing here depends on what was landed)."""
+    contract = contract_for(area)
+    seconds: dict[str, float] = {}
+    with step("read export files", seconds):
+        raw = {Path(p): Path(p).read_bytes() for p in paths}
+        parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
+        digests = {p.name: digest(data) for p, data in raw.items()}
+    del raw
+    prepared = prepare_batches(parts, contract, key)
+    prepared.seconds.update(seconds)
+    return digests, prepared
+
+
+def prepared_runs(area: str, runs: list[list[Path]], key: bytes):
+    """Each run of files prepared, in order. With several runs, worker processes (one per core)
+    prepare the next runs while this process lands the current one; at most one run per worker waits,
+    so memory stays bounded."""
+    workers = min(os.cpu_count() or 1, PREPARE_WORKERS, len(runs))
+    if workers <= 1:
+        for paths in runs:
+            yield prepare_files(area, paths, key)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        waiting = deque()
+        for paths in runs:
+            waiting.append(pool.submit(prepare_files, area, paths, key))
+            if len(waiting) >= workers:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
+
+
+PREPARE_WORKERS = 2
 
 
 def chunks(paths: list[Path], most_bytes: int) -> list[list[Path]]:
