@@ -102,8 +102,8 @@ def run_stage(name: str, command: list[str], rows: int | None, env: dict | None 
         sampler.start()
         code = process.wait()
         sampler.join()
-    seconds = time.perf_counter() - started
-    result = {"stage": name, "seconds": round(seconds, 3), "rows": rows,
+    seconds = round(time.perf_counter() - started, 3)
+    result = {"stage": name, "seconds": seconds, "rows": rows,
               "rows_per_second": round(rows / seconds) if rows else None,
               "peak_mib": round(peak / 1024**2, 1), "ok": code == 0}
     if code:
