@@ -150,7 +150,7 @@ def warehouse(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
         invocation = dbt_cli.cli(["build", "--vars", json.dumps({"areas": areas})], context=context)
         yield from invocation.stream()
         everything = set(context.op_execution_context.op_def.output_dict)
-        if set(context.selected_output_names) == everything:
+        if set(context.op_execution_context.selected_output_names) == everything:
             # the whole warehouse was built and tested: publish the serving snapshot
             target = Path(invocation.target_path)
             publish(run_results=target / "run_results.json", manifest=target / "manifest.json")
