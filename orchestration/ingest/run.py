@@ -179,14 +179,16 @@ def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = Fa
     return reports
 
 
-def link_people(area: str, home: Path) -> pd.DataFrame:
-    """Every landed referral's person pseudonym, rebuilt from all the area's match keys (so a record
-    that arrives later and joins two people together re-links both), written atomically.
+def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
+    """Every landed referral's person pseudonym over all the area's match keys (so a record that
+    arrives later and joins two people together re-links both), written atomically.
 
+    After a first full linkage only the batches landed since are linked in: the people they touch
+    (sharing a match key or a referral with a new record) are linked again from all their records,
+    the others keep their pseudonyms; the result is the same as linking everything again.
     The match keys stay in DuckDB (a file under state/, so it can spill to disk); only one column at a
     time comes out, as integer codes for the connected components."""
     import duckdb
-    import pyarrow.compute as pc
 
     contract = contract_for(area)
     landing = Landing(home, area)
@@ -195,36 +197,80 @@ def link_people(area: str, home: Path) -> pd.DataFrame:
     files = [str(f) for f in sorted((landing.root / "referrals").glob("*.parquet"))]
     if not files:
         return pd.DataFrame(columns=["referral_id", "person_key"])
+    people_file = landing.root / "people.parquet"
+    state = landing.state()
+    linked_batches = set(state.get("linked_batches") or [])
+    new_files = [f for f in files if Path(f).stem not in linked_batches]
+    incremental = not full and bool(linked_batches) and people_file.exists()
     scratch = Path(home) / "state" / f".{area}.linkage.duckdb"
     scratch.unlink(missing_ok=True)
     try:
         with duckdb.connect(str(scratch)) as con:
+            if incremental and not new_files:
+                return con.execute("select * from read_parquet(?)", [str(people_file)]).df()
             present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
             select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
-            # a referral's versions mostly carry the same keys: one row per distinct combination
-            con.execute(f'create table records as select distinct cast("{referral_id}" as varchar) as referral_id, '
-                        f"{select} from read_parquet(?, union_by_name=true)", [files])
-            groups = []
-            for column in ["referral_id", *columns]:  # every version of a referral is one person
-                values = con.sql(f'select "{column}" from records order by rowid').to_arrow_table().column(0)
-                codes = pc.dictionary_encode(values).combine_chunks().indices
-                groups.append(codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else
-                              pc.fill_null(codes, -1).to_numpy(zero_copy_only=False))
-                del values, codes
-            label = components(groups, len(groups[0]))
-            del groups
-            con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
-            # the pseudonym is the smallest match key hash in the person's group: stable, and reveals nothing
-            smallest = ", ".join(f'min("{c}")' for c in columns)
-            con.execute(f"""create table people as
-                with linked as (select r.*, l.person from (select rowid as row, * from records) r join labels l using (row)),
-                     smallest as (select person, least({smallest}) as key from linked group by person)
-                select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
-                from linked join smallest s using (person) order by referral_id""")
+            con.execute(f'create view landed as select cast("{referral_id}" as varchar) as referral_id, '
+                        f"{select} from read_parquet({sql_list(files)}, union_by_name=true)")
+            if incremental:
+                con.execute(f'create table new as select distinct cast("{referral_id}" as varchar) as referral_id, '
+                            f"{select} from read_parquet({sql_list(new_files)}, union_by_name=true)")
+                con.execute("create table people_before as select * from read_parquet(?)", [str(people_file)])
+                shares = " or ".join(f'l."{c}" in (select "{c}" from new)' for c in columns)
+                # the people a new record touches, and every record of theirs and of the new referrals
+                con.execute(f"""create table touched as
+                    select distinct p.person_key from landed l join people_before p using (referral_id)
+                    where l.referral_id in (select referral_id from new) or {shares}""")
+                # a referral's versions mostly carry the same keys: one row per distinct combination
+                con.execute("""create table records as select distinct l.* from landed l
+                    left join people_before p using (referral_id)
+                    where p.person_key in (select person_key from touched)
+                       or l.referral_id in (select referral_id from new)""")
+            else:
+                con.execute("create table records as select distinct * from landed")
+            link_records(con, columns)
+            if incremental:
+                con.execute("""create table people_after as
+                    select * from people_before where referral_id not in (select referral_id from linked)
+                    union all select * from linked order by referral_id""")
+            else:
+                con.execute("create table people_after as select * from linked order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
-            con.execute(f"copy people to '{out}' (format parquet)")
-            os.replace(out, landing.root / "people.parquet")
-            return con.execute("select * from people").df()
+            con.execute(f"copy people_after to '{out}' (format parquet)")
+            os.replace(out, people_file)
+            state = landing.state()
+            state["linked_batches"] = sorted(Path(f).stem for f in files)
+            landing.commit_state(state)
+            return con.execute("select * from people_after").df()
     finally:
         scratch.unlink(missing_ok=True)
         Path(f"{scratch}.wal").unlink(missing_ok=True)
+
+
+def sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def link_records(con, columns: list[str]) -> None:
+    """Table `linked` (referral_id, person_key) from table `records` (referral_id and the match keys):
+    connected components over shared keys and referral ids; the pseudonym is the smallest match key
+    hash in the person's group: stable, and reveals nothing."""
+    import pyarrow.compute as pc
+
+    groups = []
+    for column in ["referral_id", *columns]:  # every version of a referral is one person
+        values = con.sql(f'select "{column}" from records order by rowid').to_arrow_table().column(0)
+        codes = pc.dictionary_encode(values).combine_chunks().indices
+        groups.append(codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else
+                      pc.fill_null(codes, -1).to_numpy(zero_copy_only=False))
+        del values, codes
+    label = components(groups, len(groups[0]))
+    del groups
+    con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
+    smallest = ", ".join(f'min("{c}")' for c in columns)
+    con.execute(f"""create table linked as
+        with labelled as (select r.*, l.person from (select rowid as row, * from records) r join labels l using (row)),
+             smallest as (select person, least({smallest}) as key from labelled group by person)
+        select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
+        from labelled join smallest s using (person)""")
+    con.unregister("labels")
