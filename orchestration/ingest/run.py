@@ -206,6 +206,7 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
     scratch.unlink(missing_ok=True)
     try:
         with duckdb.connect(str(scratch)) as con:
+            con.execute(f"set memory_limit = '{LINKAGE_MEMORY}'")  # beyond it DuckDB spills to disk
             if incremental and not new_files:
                 return con.execute("select * from read_parquet(?)", [str(people_file)]).df()
             present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
@@ -245,6 +246,9 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
     finally:
         scratch.unlink(missing_ok=True)
         Path(f"{scratch}.wal").unlink(missing_ok=True)
+
+
+LINKAGE_MEMORY = "2GB"
 
 
 def sql_list(paths: list[str]) -> str:
