@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from . import privacy
 from .contracts import SourceContract
@@ -113,9 +115,12 @@ class Landing:
                          json.dumps(asdict(report), indent=1, ensure_ascii=False).encode())
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
+def parquet_bytes(frame: pd.DataFrame | pa.Table) -> bytes:
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    if isinstance(frame, pa.Table):
+        pq.write_table(frame, buffer)
+    else:
+        frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
 
 
@@ -157,12 +162,13 @@ def step(name: str, seconds: dict | None = None):
 class Prepared:
     """Batches checked against their contract and through the privacy boundary: everything that does
     not depend on what was landed before, so it can be done ahead (in another process) of landing.
-    `frame` keeps only the public columns: the personal ones are gone."""
+    `frame` keeps only the public columns: the personal ones are gone; `pseudonymised` is already an
+    Arrow table (row i is the frame's row i), so landing only picks rows and writes them."""
     sources: list[tuple[str, int]]  # each batch's source and its number of rows, in order
     frame: pd.DataFrame
     checked: object  # validate.Validation
     content: pd.Series
-    pseudonymised: pd.DataFrame
+    pseudonymised: pa.Table
     seconds: dict = field(default_factory=dict)
 
 
@@ -175,7 +181,7 @@ def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContr
         content = content_hashes(frame, contract)
     # every row through the privacy boundary at once: a person's records repeat across the batches
     with step("pseudonymise (HMAC match keys)", seconds):
-        pseudonymised = pseudonymise(frame, contract, key)
+        pseudonymised = pa.Table.from_pandas(pseudonymise(frame, contract, key), preserve_index=False)
     public = [f.name for f in contract.fields if not f.personal_role] + [SOURCE, SOURCE_ROW]
     return Prepared([(source, len(f)) for source, f in parts], frame[public], checked, content, pseudonymised, seconds)
 
@@ -245,7 +251,7 @@ MISSING = object()
 
 
 def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
-             landing: Landing, pseudonymised: pd.DataFrame, seen: dict, quarantined_before: set,
+             landing: Landing, pseudonymised: pa.Table, seen: dict, quarantined_before: set,
              statistics: dict) -> BatchReport:
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -256,10 +262,11 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     keys = list(zip(good[id_field.name].astype(str), good[updated_field.name].astype(str)))
     new = pd.Series([k not in seen for k in keys], index=good.index, dtype=bool)
     seen.update(zip(keys, content[good.index]))
-    records = pseudonymised.loc[good.index[new]].copy()
-    records["_content_hash"] = content[good.index[new]]
-    records["_batch_id"] = batch_id
-    records["_loaded_at"] = started
+    landing_rows = good.index[new]  # the prepared frame's rows are numbered 0.. as the table's
+    records = pseudonymised.take(np.asarray(landing_rows, dtype=np.int64)).replace_schema_metadata(None)
+    records = records.append_column("_content_hash", pa.array(content[landing_rows].tolist(), pa.string()))
+    records = records.append_column("_batch_id", pa.array([batch_id] * len(records), pa.string()))
+    records = records.append_column("_loaded_at", pa.array([started] * len(records), pa.string()))
     quarantine = pd.DataFrame([{
         "area": contract.area, "batch_id": batch_id, "source": frame.at[f.row, SOURCE],
         "source_row": int(frame.at[f.row, SOURCE_ROW]), "field": f.field, "rule": f.rule,
