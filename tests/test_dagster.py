@@ -1,5 +1,5 @@
-"""The Dagster code location: it loads, an area's partition materialises with its checks, and the
-file-drop sensor asks for each new export file once."""
+"""The Dagster code location: it loads, an area's partition materialises with its checks, the
+file-drop sensor asks for each new export file once, and a successful ingestion asks for a warehouse build."""
 
 import shutil
 
@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 
 from orchestration.config import AreaConfig, write_areas
-from orchestration.definitions import defs, export_files, landed_directory, landed_referrals, linked_people
+from orchestration.definitions import (defs, export_files, landed_directory, landed_referrals, linked_people,
+                                      warehouse_after_ingestion)
 
 
 @pytest.fixture
@@ -49,3 +50,15 @@ def test_the_sensor_asks_once_per_new_file(home):
     dg.materialize([landed_referrals], partition_key="norfolk", instance=instance)
     after = export_files(dg.build_sensor_context(instance=instance, definitions=defs))
     assert isinstance(after, dg.SkipReason)
+
+
+def test_a_successful_ingestion_asks_for_a_warehouse_build(home):
+    instance = dg.DagsterInstance.ephemeral()
+    ingestion = defs.get_job_def("ingest").execute_in_process(partition_key="norfolk", instance=instance)
+    assert ingestion.success
+    context = dg.build_run_status_sensor_context(
+        sensor_name="warehouse_after_ingestion", dagster_instance=instance, dagster_run=ingestion.dagster_run,
+        dagster_event=ingestion.get_run_success_event())
+    request = warehouse_after_ingestion(context)
+    assert isinstance(request, dg.RunRequest) and request.run_key == f"after:{ingestion.run_id}"
+    assert warehouse_after_ingestion.job_name == "build_warehouse"
