@@ -531,7 +531,16 @@ def markdown(report: dict) -> str:
              f"Measured {report['started'][:16].replace('T', ' ')} UTC on {m['cpu']}, {m['cores']} cores, "
              f"{m['memory_gib']} GiB memory (Python {m['python']}, DuckDB {m['duckdb']}). "
              f"Command: `{report['command']}`.", "",
-             "Peak memory is the summed resident memory of the stage's process tree (dbt and DuckDB included).", ""]
+             "How to read it: every stage runs in its own process; peak memory is the summed resident memory of the "
+             "stage's process tree (ingestion's worker processes, dbt and DuckDB included), sampled every 50 ms. "
+             "Ingest rows are source rows (a CSV row per change of a referral; a record per referral over HTTP). "
+             "*End to end* is ingest + dbt build + publish (the platform's work; generating the world is the "
+             "source systems' and is shown apart). *Plain DuckDB* runs dbt's compiled SQL for the same models "
+             "(views and tables as dbt materialises them) and tests in one connection, in dependency order: the "
+             "ratio is dbt build's wall time (process start, parse, seeds, models, unit tests, tests) over that. "
+             "The incremental day holds back the changes from 2022-12-30 on (the last export file is cut, "
+             "the API clock set back), lands the rest, then adds them and times ingest + dbt build + publish. "
+             "Ingestion steps marked as done in worker processes add up to more than the stage's wall time.", ""]
     for r in report["results"]:
         lines += [f"## {r['label']}: {r.get('referrals', 0):,} referrals ({r.get('transports', '')}; "
                   f"{', '.join(r.get('areas', []))}; measured {r.get('measured_at', '')[:16].replace('T', ' ')} UTC)", "",
