@@ -592,6 +592,12 @@ def print_table(result: dict) -> None:
         print(f"  dbt build / plain DuckDB: {t['dbt_build_seconds']:.1f} s / {t['plain_sql_seconds']:.1f} s = {t['ratio']}")
     if result.get("incremental"):
         print(f"  incremental day end to end: {result['incremental']['seconds']:.1f} s")
+    for title, parts in (("ingest steps (s)", result.get("ingest_parts")),
+                         ("incremental ingest steps (s)", (result.get("incremental") or {}).get("ingest_parts"))):
+        if parts:
+            print(f"  {title}: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1])))
+    if result.get("dbt_slowest_nodes"):
+        print("  slowest dbt nodes (s): " + ", ".join(f"{n['node']} {n['seconds']:.1f}" for n in result["dbt_slowest_nodes"][:8]))
     sys.stdout.flush()
 
 
