@@ -78,18 +78,19 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"ccs-key-fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
-def map_distinct(values: pd.Series, function) -> pd.Series:
+def map_distinct(values: pd.Series, function=None, all_at_once=None) -> pd.Series:
     """`function` of each value, called once per distinct value (records repeat the same names, dates
-    and postcodes over and over); missing stays None."""
+    and postcodes over and over), or `all_at_once` of the list of distinct values; missing stays None."""
     codes, uniques = pd.factorize(values)  # missing: -1, the None at the end
-    mapped = np.array([function(v) for v in uniques] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=values.index, dtype=object)
+    mapped = all_at_once(list(uniques)) if all_at_once else [function(v) for v in uniques]
+    return pd.Series(np.array(mapped + [None], dtype=object)[codes], index=values.index, dtype=object)
 
 
 def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
     """HMAC-SHA256 of each value (None stays None), namespaced by purpose so keys never collide."""
-    prefix = purpose.encode() + b"\x1f"
-    return map_distinct(values, lambda v: hmac.digest(key, prefix + v.encode(), "sha256").hex()[:32])
+    prefix, digest = purpose.encode() + b"\x1f", hmac.digest
+    return map_distinct(values, all_at_once=lambda distinct: [digest(key, prefix + v.encode(), "sha256").hex()[:32]
+                                                              for v in distinct])
 
 
 def normalise_one_name(v: str) -> str | None:
