@@ -119,3 +119,29 @@ def network(nodes: pd.DataFrame, edges: pd.DataFrame, positions: dict, title: st
                  alt.Tooltip("organisation_type:N", title="type"),
                  alt.Tooltip("volume_text:N", title="referrals sent and received")])
     return alt.layer(lines, circles, title=title).properties(height=560).configure_view(strokeWidth=0)
+
+
+
+def funding_against_demand(frame: pd.DataFrame, title: str) -> dict:
+    """One area's issues as points: referrals (rounded) across, funding attributed up, unmet referrals
+    (rounded) as size, coloured by issue group. A plain Vega-Lite spec (Altair's facets drew slowly).
+    frame: issue_name, issue_group, referrals, unmet (numbers or None where hidden), funding_attributed."""
+    rows = [{"issue": r["issue_name"], "issue_group": r["issue_group"], "referrals": r["referrals"], "unmet": r["unmet"],
+             "funding": None if pd.isna(r["funding_attributed"]) else float(r["funding_attributed"])}
+            for r in frame.to_dict("records") if r["referrals"] is not None and not pd.isna(r["referrals"])]
+    return {
+        "title": title,
+        "height": 240,
+        "data": {"values": rows},
+        "mark": {"type": "circle", "opacity": 0.75, "stroke": "white", "strokeWidth": 0.5},
+        "encoding": {
+            "x": {"field": "referrals", "type": "quantitative", "title": "referrals (rounded)"},
+            "y": {"field": "funding", "type": "quantitative", "title": "funding attributed (£)", "axis": {"format": ",.0f"}},
+            "size": {"field": "unmet", "type": "quantitative", "title": "unmet referrals", "scale": {"range": [20, 500]}},
+            "color": {"field": "issue_group", "type": "nominal", "title": "issue group",
+                      "scale": {"domain": list(GROUP_COLOURS), "range": list(GROUP_COLOURS.values())}},
+            "tooltip": [{"field": "issue", "type": "nominal"}, {"field": "referrals", "type": "quantitative"},
+                        {"field": "unmet", "type": "quantitative"},
+                        {"field": "funding", "type": "quantitative", "title": "funding £", "format": ",.0f"}],
+        },
+    }

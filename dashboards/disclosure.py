@@ -105,3 +105,18 @@ def disclose_change(now, before, rule: Rule | None = None) -> tuple[float | None
         return None, None
     growth = disclose_rate(now, before, rule)
     return a - b, None if growth is None else growth - 1
+
+
+def disclose_per_count(amount, count, rule: Rule | None = None) -> float | None:
+    """An amount per count (pounds per referral) from the disclosed count: None when the count is
+    under the threshold or hidden. Dividing by the exact count would give it away to anyone who knows
+    the amount (grants are published), so the divisor is the rounded figure, as for percentages."""
+    rule = rule or current_rule()
+    if amount is None or count is None or pd.isna(amount) or pd.isna(count):
+        return None
+    if rule.enabled and count < rule.threshold:
+        return None
+    bottom = disclosed_number(count, rule)
+    if not bottom:
+        return None
+    return float(amount) / bottom

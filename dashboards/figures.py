@@ -5,10 +5,33 @@ caller applies `disclosure.disclose_table` to anything below whole-area level be
 Year-grain tables (network, unmet demand by place, reach, organisations) use the period's year.
 """
 
+import functools
+import weakref
+
 import pandas as pd
 
 from .filters import Filters
 from .snapshot import Snapshot
+
+_SHARED: "weakref.WeakKeyDictionary[Snapshot, dict]" = weakref.WeakKeyDictionary()
+
+
+def shared(function):
+    """Remember a figure per snapshot and filters (a few dozen at most): the page, its grant-evidence
+    paragraphs (one per area, sliced from the page's figures) and reruns with the same filters share one
+    computation. Like the snapshot's tables, the frames returned must not be changed by callers."""
+    @functools.wraps(function)
+    def wrapper(snap: Snapshot, f: Filters):
+        memo = _SHARED.setdefault(snap, {})
+        key = (function.__name__, f)
+        found = memo.get(key)  # sessions run in threads: never look twice (another may clear in between)
+        if found is None:
+            found = function(snap, f)
+            if len(memo) >= 64:
+                memo.clear()
+            memo[key] = found
+        return found
+    return wrapper
 
 DECLINE_COLUMNS = ["declined_no_capacity", "declined_not_eligible", "declined_out_of_area", "declined_other"]
 WELFARE_ASSISTANCE_ISSUE = "emergency_grant"  # local welfare assistance (England) / DAF (Wales)
@@ -41,6 +64,7 @@ def default_period(snap: Snapshot) -> str:
     return str(chosen["period_label"].max())
 
 
+@shared
 def kpis(snap: Snapshot, f: Filters) -> pd.DataFrame:
     """The whole-area KPIs per area for the period (with the same period a year earlier)."""
     table = snap.table("mart_area_kpis")
@@ -81,6 +105,7 @@ def monthly_trend(snap: Snapshot, f: Filters) -> pd.DataFrame:
     return out.sort_values(["area", "month", "issue_group"]).reset_index(drop=True)
 
 
+@shared
 def growing_needs(snap: Snapshot, f: Filters) -> pd.DataFrame:
     """Referrals per area and issue in the period against the same period a year earlier, ranked by
     the rise."""
@@ -100,6 +125,7 @@ def issue_names(snap: Snapshot) -> pd.DataFrame:
 UNMET_COLUMNS = ["declined_no_capacity", "expired", "bounce_referrals", "sent_during_paused_intake"]
 
 
+@shared
 def unmet_by_issue_place(snap: Snapshot, f: Filters) -> pd.DataFrame:
     """Unmet demand per area, issue and place in the period's year, ranked by capacity declines,
     expiries, bounces and paused-intake referrals together."""
@@ -116,6 +142,7 @@ def unmet_by_area(snap: Snapshot, f: Filters) -> pd.DataFrame:
     return table[(table["year"] == f.period.year) & _in(table, "area", f.areas)].sort_values("area").reset_index(drop=True)
 
 
+@shared
 def organisations(snap: Snapshot, f: Filters) -> pd.DataFrame:
     """Organisations active in the period's year, by referrals received (the load they carry)."""
     table = snap.table("mart_organisations_by_year")
@@ -125,6 +152,7 @@ def organisations(snap: Snapshot, f: Filters) -> pd.DataFrame:
                             ascending=[False, False, True]).reset_index(drop=True)
 
 
+@shared
 def emerging_issues(snap: Snapshot, f: Filters) -> pd.DataFrame:
     """Flagged issue-months in the period, biggest rise first."""
     table = snap.table("mart_emerging_issues")
@@ -252,3 +280,102 @@ def organisations_joined(snap: Snapshot, f: Filters) -> pd.DataFrame:
     rows = organisations(snap, f)
     return rows[rows["first_year_active"] == f.period.year].sort_values(["area", "organisation_name"]).reset_index(drop=True)
 
+
+
+# -- funding (360Giving grants, docs/grants.md) ---------------------------------------------------------
+
+FUNDING_TABLES = ("mart_grants_by_funder_year", "mart_grants_by_organisation_year", "mart_funding_per_referral",
+                  "mart_high_demand_low_funding", "mart_funding_by_issue_area_year", "mart_grants_unmatched_recipients")
+FUNDER_COLUMNS = ["grants", "amount_awarded", "grants_to_network_organisations", "amount_to_network_organisations",
+                  "grants_to_other_organisations", "amount_to_other_organisations"]
+INDIVIDUAL_COLUMNS = ["grants_to_individuals", "amount_to_individuals"]
+
+
+def has_funding(snap: Snapshot) -> bool:
+    """Older snapshots were published before the grants marts existed."""
+    return all(snap.has(name) for name in FUNDING_TABLES)
+
+
+@shared
+def funding_by_area(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Grants awarded per area in the period's year, every funder together: whole-area totals, the only
+    place grants to individuals are shown."""
+    table = snap.table("mart_grants_by_funder_year")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)]
+    out = rows.groupby("area", as_index=False)[FUNDER_COLUMNS + INDIVIDUAL_COLUMNS].sum()
+    out = pd.DataFrame({"area": list(f.areas)}).merge(out, how="left", on="area").fillna(0)
+    for column in FUNDER_COLUMNS + INDIVIDUAL_COLUMNS:
+        out[column] = out[column].astype(int if column.startswith("grants") else float)
+    return out
+
+
+@shared
+def funding_by_funder(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Where each funder's money went in the period's year: to network organisations or to others.
+    Grants to individuals are left out here (they are shown only as area totals)."""
+    table = snap.table("mart_grants_by_funder_year")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)]
+    rows = rows[["area", "funding_org_name", "funding_org_identifier"] + FUNDER_COLUMNS]
+    return rows.sort_values(["area", "amount_awarded", "funding_org_name"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+def _accepts_any(groups: pd.Series, wanted: tuple) -> pd.Series:
+    if not wanted:
+        return pd.Series(True, index=groups.index)
+    return groups.fillna("").map(lambda text: bool(set(text.split(", ")) & set(wanted)))
+
+
+def grants_by_organisation(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Network organisations (by org-id) that received grants in the period's year, every funder
+    together, largest first; narrowed by organisation type and by the issue groups their services accept."""
+    table = snap.table("mart_grants_by_organisation_year")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)
+                 & _in(table, "organisation_type", f.organisation_types)]
+    rows = rows[_accepts_any(rows["issue_groups_accepted"], f.issue_groups)]
+    keys = ["area", "org_identifier", "organisation_names", "organisation_type", "issue_groups_accepted"]
+    if rows.empty:
+        return pd.DataFrame(columns=keys + ["funders", "grants", "amount_awarded"])
+    out = rows.fillna({"issue_groups_accepted": ""}).groupby(keys, as_index=False, dropna=False).agg(
+        funders=("funding_org_name", lambda names: "; ".join(sorted(set(names)))),
+        grants=("grants", "sum"), amount_awarded=("amount_awarded", "sum"))
+    return out.sort_values(["amount_awarded", "organisation_names"], ascending=[False, True]).reset_index(drop=True)
+
+
+def funding_per_referral(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Each receiving organisation's referrals received and grants in the period's year (an org-id's
+    departments together), busiest first; narrowed by organisation type."""
+    table = snap.table("mart_funding_per_referral")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)
+                 & _in(table, "organisation_type", f.organisation_types)]
+    return rows.sort_values(["referrals_received", "amount_awarded", "organisation_names"],
+                            ascending=[False, False, True]).reset_index(drop=True)
+
+
+@shared
+def high_demand_low_funding(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Organisations in the top quarter of their area's demand with no grant or little funding per
+    referral, in the period's year; narrowed by organisation type."""
+    table = snap.table("mart_high_demand_low_funding")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas)
+                 & _in(table, "organisation_type", f.organisation_types)]
+    return rows.sort_values(["area", "demand_rank", "organisation_names"]).reset_index(drop=True)
+
+
+@shared
+def funding_by_issue(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Demand, its growth and its unmet part against the funding attributed to each issue in the
+    period's year, most unmet first; narrowed by issue group."""
+    table = snap.table("mart_funding_by_issue_area_year")
+    rows = table[(table["year"] == f.period.year) & _in(table, "area", f.areas) & _in(table, "issue_group", f.issue_groups)]
+    rows = rows.merge(issue_names(snap), how="left", left_on="primary_issue", right_on="issue").drop(columns="issue")
+    rows["issue_name"] = rows["issue_name"].fillna(rows["primary_issue"])
+    return rows.sort_values(["unmet_referrals", "referrals", "area", "primary_issue"],
+                            ascending=[False, False, True, True]).reset_index(drop=True)
+
+
+def unmatched_recipients(snap: Snapshot, f: Filters) -> pd.DataFrame:
+    """Grant recipients that match no network organisation, every year (the table is not kept by year)."""
+    table = snap.table("mart_grants_unmatched_recipients")
+    rows = table[_in(table, "area", f.areas)]
+    return rows.sort_values(["area", "amount_awarded", "recipient_org_name", "funding_org_name"],
+                            ascending=[True, False, True, True]).reset_index(drop=True)

@@ -121,7 +121,8 @@ class Browser:
         while time.time() < deadline:
             done = self.evaluate("""(() => {
                 const states = window.__ccsStates || [];
-                const ran = states.findIndex(s => s[0] === 'running');
+                // 'running' can be skipped when the browser is busy and the run's messages arrive together
+                const ran = states.findIndex(s => s[0] === 'running' || s[0] === 'rerunRequested');
                 const finished = states.slice(ran + 1).find(s => s[0] === 'notRunning');
                 const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
                 return ran >= 0 && finished && charts.every(c => c.querySelector('canvas, svg'))

@@ -19,7 +19,7 @@ from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION
 from pptx.enum.shapes import MSO_CONNECTOR, MSO_SHAPE
 from pptx.util import Emu, Inches, Pt
 
-from . import charts, figures
+from . import charts, figures, funding
 from .disclosure import current_rule, disclose_change, disclose_count, disclose_table, disclosed_number, format_count
 from .exports import OGL, data_as_of_text
 from .filters import Filters, Period
@@ -49,6 +49,7 @@ def build_pack(snapshot: Path, area: str, period: str, out: Path) -> Path:
         deck.gaps_slide()
         deck.repeat_crisis_slide()
         deck.emerging_slide()
+        deck.funding_slide()
         deck.data_slide()
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -295,6 +296,40 @@ class Deck:
                          "" if rise is None else f"{rise:+.0f}"))
         frame = pd.DataFrame(rows, columns=["month", "issue", "group", "referrals", "expected", "rise"])
         self.table(slide, frame, Inches(0.8), Inches(1.4), Inches(11.5), size=13)
+
+    def funding_slide(self) -> None:
+        year = self.f.period.year
+        slide = self.slide(f"Funding against demand, {year}",
+                           "Grants from 360Giving, amounts as published; referral counts rounded to 5, fewer than 8 shown as <8")
+        if not figures.has_funding(self.snap):
+            return self.empty(slide, "This snapshot has no grants tables (360Giving).")
+        totals = figures.funding_by_area(self.snap, self.f).iloc[0]
+        if totals["grants"] == 0:
+            self.empty(slide, f"No grants awarded in {year} are in the 360Giving data for {self.area_name}.")
+        else:
+            funders = figures.funding_by_funder(self.snap, self.f)
+            by_funder = "; ".join(f"{r.funding_org_name} {funding.pounds(r.amount_awarded)}" for r in funders.itertuples())
+            self.text(slide, f"{funding.pounds(totals['amount_awarded'])} in {totals['grants']:,} grants (whole area): "
+                      f"network organisations {funding.pounds(totals['amount_to_network_organisations'])}, other "
+                      f"organisations {funding.pounds(totals['amount_to_other_organisations'])}, individuals "
+                      f"{funding.pounds(totals['amount_to_individuals'])}.\nBy funder: {by_funder}.",
+                      Inches(0.5), Inches(1.05), WIDTH - Inches(1), Inches(0.8), size=13)
+        issues = funding.by_issue(self.snap, self.f).head(8)
+        self.text(slide, "Issues with most unmet demand", Inches(0.5), Inches(2.0), Inches(7.5), Inches(0.4), size=14, bold=True)
+        rows = pd.DataFrame({"issue": issues["issue_name"], "referrals": issues["referrals"], "unmet": issues["unmet_referrals"],
+                             "growth": ["" if g is None or pd.isna(g) else f"{g:+.0%}" for g in issues["growth"]],
+                             "funding": [funding.pounds(v) for v in issues["funding_attributed"]],
+                             "per referral": [funding.pounds(v) for v in issues["funding_per_referral"]]})
+        self.table(slide, rows, Inches(0.5), Inches(2.4), Inches(7.8), size=10,
+                   headers=["issue", "referrals", "unmet", "growth", "funding", "per referral"])
+        neglected = funding.high_demand(self.snap, self.f).head(8)
+        lines = ["High demand, little or no funding"]
+        for r in neglected.to_dict("records"):
+            lines.append(f"{funding.together(r['organisation_names'])}: {r['referrals_received']} received, "
+                         f"{funding.pounds(r['amount_awarded'])} ({r['funding_level'].lower()})")
+        if len(neglected) == 0:
+            lines.append("None in the top quarter of demand went without funding.")
+        self.text(slide, "\n".join(lines), Inches(8.6), Inches(2.0), Inches(4.4), Inches(4.6), size=10)
 
     def data_slide(self) -> None:
         slide = self.slide("About these figures")

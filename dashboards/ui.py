@@ -102,11 +102,11 @@ def show_table(ctx: Context, frame: pd.DataFrame, title: str, name: str, column_
     """A table (already disclosed) with its CSV and XLSX downloads, made only when clicked."""
     labels = {c: c.replace("_", " ").capitalize() for c in frame.columns}  # exports keep the plain column names
     st.dataframe(frame, hide_index=True, column_config={**labels, **(column_config or {})}, height=height)
-    header = exports.header_rows(ctx.snap, ctx.filters, title)
+    header = partial(exports.header_rows, ctx.snap, ctx.filters, title)  # made with the file, when clicked
     left, right, _ = st.columns([1, 1, 6])
-    left.download_button("CSV", partial(exports.to_csv, frame, header), exports.file_name(name, ctx.filters, "csv"),
+    left.download_button("CSV", lambda: exports.to_csv(frame, header()), exports.file_name(name, ctx.filters, "csv"),
                          mime="text/csv", key=f"csv_{name}", on_click="ignore", icon=":material/download:")
-    right.download_button("XLSX", partial(exports.to_xlsx, frame, header, name),
+    right.download_button("XLSX", lambda: exports.to_xlsx(frame, header(), name),
                           exports.file_name(name, ctx.filters, "xlsx"), key=f"xlsx_{name}", on_click="ignore",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           icon=":material/download:")

@@ -27,11 +27,13 @@ PAGES = ["views/overview.py", "views/grant_priorities.py", "views/provision_gaps
          "views/data_quality.py"]
 
 # Tables of whole-area figures (shown as they are); every other table is below area level.
-WHOLE_AREA_TABLES = {"kpis", "network_history", "repeat_crisis", "reconciliation", "snapshot_info", "checks_not_passed"}
+WHOLE_AREA_TABLES = {"kpis", "network_history", "repeat_crisis", "reconciliation", "snapshot_info", "checks_not_passed",
+                     "funding_areas", "grants_quarantine"}
 COUNT_COLUMNS = {"referrals", "accepted", "responded", "unmet", "declined_no_capacity", "declined_not_eligible",
                  "declined_out_of_area", "expired", "bounce_referrals", "sent_during_paused_intake",
                  "referrals_received", "referrals_sent", "sla_due", "sla_met", "sla_breaches", "episodes",
-                 "repeated_within_365_days", "rows", "baseline", "referrals_year_earlier"}
+                 "repeated_within_365_days", "rows", "baseline", "referrals_year_earlier", "unmet_referrals",
+                 "referrals_last_year"}
 
 
 # -- the snapshot and independent expectations ------------------------------------------------------
@@ -392,6 +394,205 @@ def test_data_quality_figures_are_the_snapshots(snapshot, db):
         assert metrics[f"Checks: {status}"] == str(n)
 
 
+# -- funding against demand (360Giving) ----------------------------------------------------------------------
+
+def pounds(value) -> str:
+    return f"£{float(value):,.0f}"
+
+
+def per_shown(amount, count):
+    """Pounds per referral from the rounded count (written out again): none under 8 referrals."""
+    if count is None or pd.isna(count) or count < 8:
+        return None
+    return float(amount) / int(shown(count))
+
+
+def same_money(got, want) -> bool:
+    if want is None or (not isinstance(want, str) and pd.isna(want)):
+        return got is None or pd.isna(got)
+    return got is not None and not pd.isna(got) and abs(float(got) - float(want)) < 0.006
+
+
+def test_funding_figures_are_the_snapshots(snapshot, db, names, latest_year):
+    at = open_page(snapshot, PAGES[1], area=[names["norfolk"], names["oldham"]])
+    found = tables(at)
+    areas = ("norfolk", "oldham")
+
+    # area totals (every funder, individuals included, as area totals only)
+    totals = sql(db, """select area, sum(grants) grants, sum(amount_awarded) amount, sum(grants_to_individuals) gi,
+                               sum(amount_to_individuals) ai, sum(amount_to_network_organisations) an
+                        from mart_grants_by_funder_year where area in ('norfolk', 'oldham') and year = ?
+                        group by area order by area""", latest_year)
+    assert len(totals) == 2 and (totals["grants"] > 0).all()
+    table = found["funding_areas"]
+    assert list(table["area"]) == [names[a] for a in areas]
+    assert list(table["grants"]) == [int(v) for v in totals["grants"]]
+    assert list(table["grants_to_individuals"]) == [int(v) for v in totals["gi"]]
+    assert all(same_money(g, w) for g, w in zip(table["amount_awarded"], totals["amount"]))
+    awarded = [m.value for m in at.metric if m.label == "Grants awarded"]
+    assert awarded == [pounds(v) for v in totals["amount"]]
+    individuals = [m.value for m in at.metric if m.label == "To individuals (area total)"]
+    assert individuals == [pounds(v) for v in totals["ai"]]
+
+    # by funder, with nothing about individuals below area level
+    funders = found["funding_funders"]
+    expected = sql(db, """select area, funding_org_name, grants, amount_awarded, amount_to_network_organisations
+                          from mart_grants_by_funder_year where area in ('norfolk', 'oldham') and year = ?""", latest_year)
+    assert sorted(zip(funders["area"], funders["funding_org_name"], funders["grants"])) == \
+        sorted((names[a], n, g) for a, n, g, _, _ in expected.itertuples(index=False))
+    assert sum(funders["amount_awarded"]) == pytest.approx(float(expected["amount_awarded"].sum()))
+    for name, frame in found.items():
+        if name != "funding_areas":
+            assert not any("individual" in c for c in frame.columns), name
+
+    # by issue: demand and unmet demand disclosed, funding as attributed, per referral from the rounded count
+    issues = found["funding_issues"]
+    expected = sql(db, """select f.area, i.issue_name, f.referrals, f.referrals_last_year, f.unmet_referrals,
+                                 f.funding_attributed
+                          from mart_funding_by_issue_area_year f join dim_issues i on i.issue = f.primary_issue
+                          where f.area in ('norfolk', 'oldham') and f.year = ?""", latest_year)
+    assert len(issues) == len(expected) > 0
+    by_issue = {(names[r.area], r.issue_name): r for r in expected.itertuples()}
+    for row in issues.itertuples():
+        want = by_issue[(row.area, row.issue_name)]
+        assert (row.referrals, row.unmet_referrals) == (shown(want.referrals), shown(want.unmet_referrals))
+        assert same_money(row.funding_attributed, want.funding_attributed)
+        assert same_money(row.funding_per_referral, per_shown(want.funding_attributed, want.referrals))
+        last = want.referrals_last_year
+        if pd.notna(last) and last >= 8 and shown(want.referrals) != "<8":
+            assert row.growth == pytest.approx(int(shown(want.referrals)) / int(shown(last)) - 1, abs=1e-4)
+        else:
+            assert row.growth is None or pd.isna(row.growth)
+    top = sql(db, """select area, unmet_referrals from mart_funding_by_issue_area_year where area in ('norfolk', 'oldham')
+                     and year = ? order by unmet_referrals desc, referrals desc limit 1""", latest_year).iloc[0]
+    assert issues.iloc[0]["unmet_referrals"] == shown(top["unmet_referrals"])
+
+    # per receiving organisation
+    received = found["funding_per_referral"]
+    expected = sql(db, """select area, recipient_key, organisation_names, referrals_received, unmet_referrals, grants,
+                                 amount_awarded
+                          from mart_funding_per_referral where area in ('norfolk', 'oldham') and year = ?""", latest_year)
+    assert len(received) == len(expected) > 0
+    assert list(received["referrals_received"]) == [shown(v) for v in expected.sort_values(
+        ["referrals_received", "amount_awarded", "organisation_names"], ascending=[False, False, True])["referrals_received"]]
+    by_name = {(names[r.area], r.organisation_names): r for r in expected.itertuples()}
+    for row in received.itertuples():
+        want = by_name[(row.area, row.organisation_names)]
+        assert (row.referrals_received, row.unmet_referrals, row.grants) == \
+            (shown(want.referrals_received), shown(want.unmet_referrals), want.grants)
+        assert same_money(row.amount_awarded, want.amount_awarded)
+        assert same_money(row.funding_per_referral_received, per_shown(want.amount_awarded, want.referrals_received))
+    assert (received["amount_awarded"] > 0).sum() == (expected["amount_awarded"] > 0).sum() > 0
+
+    # high demand with little or no funding
+    neglected = found["high_demand_low_funding"]
+    expected = sql(db, """select area, organisation_names, referrals_received, funding_level
+                          from mart_high_demand_low_funding where area in ('norfolk', 'oldham') and year = ?
+                          order by area, demand_rank, organisation_names""", latest_year)
+    assert len(expected) > 0
+    assert list(zip(neglected["area"], neglected["organisation_names"], neglected["referrals_received"])) == \
+        [(names[a], n, shown(r)) for a, n, r, _ in expected.itertuples(index=False)]
+    assert list(neglected["funding_level"] == "No grant") == list(expected["funding_level"] == "no_funding")
+
+    # grants by recipient organisation (every funder together) and the unmatched recipients
+    recipients = found["funding_recipients"]
+    expected = sql(db, """select area, org_identifier, sum(grants) grants, sum(amount_awarded) amount
+                          from mart_grants_by_organisation_year where area in ('norfolk', 'oldham') and year = ?
+                          group by all""", latest_year)
+    assert sorted(zip(recipients["org_identifier"], recipients["grants"])) == sorted(zip(expected["org_identifier"], expected["grants"]))
+    assert list(recipients["amount_awarded"]) == sorted(recipients["amount_awarded"], reverse=True)
+    assert sum(recipients["amount_awarded"]) == pytest.approx(float(expected["amount"].sum()))
+    unmatched = found["funding_unmatched"]
+    expected = sql(db, """select recipient_org_identifier, funding_org_name, grants, amount_awarded
+                          from mart_grants_unmatched_recipients where area in ('norfolk', 'oldham')""")
+    assert len(unmatched) == len(expected) > 0
+    assert sorted(zip(unmatched["recipient_org_identifier"], unmatched["funding_org_name"], unmatched["grants"])) == \
+        sorted(zip(expected["recipient_org_identifier"], expected["funding_org_name"], expected["grants"]))
+
+    # the committee paper mentions the money
+    evidence = [c.value for c in at.code]
+    assert f"awarded {pounds(totals['amount'][0])} in {latest_year} in {int(totals['grants'][0]):,} grants" in evidence[0]
+    assert f"individuals {pounds(totals['ai'][0])} (area totals)" in evidence[0]
+    unfunded = sql(db, """select count(*) n from mart_high_demand_low_funding where area = 'norfolk' and year = ?
+                          and funding_level = 'no_funding'""", latest_year)["n"][0]
+    if unfunded:
+        assert f"referrals, {unfunded} had no matched grant in {latest_year}" in evidence[0]
+    worst = sql(db, """select i.issue_name, f.unmet_referrals from mart_funding_by_issue_area_year f
+                       join dim_issues i on i.issue = f.primary_issue where f.area = 'norfolk' and f.year = ?
+                       order by f.unmet_referrals desc, f.referrals desc limit 1""", latest_year).iloc[0]
+    assert f"{worst['issue_name'].lower()} ({shown(worst['unmet_referrals'])} referrals unmet" in evidence[0]
+
+
+def test_funding_tables_follow_the_filters(snapshot, db, names, latest_year):
+    quarter = period_choices(db)[1]
+    at = open_page(snapshot, PAGES[1], area=[names["norfolk"]], issue_group=["Money"], org_type=["VCS"], period=quarter)
+    found = tables(at)  # kept by year in the snapshot: a quarter shows its year
+    issues = found["funding_issues"]
+    expected = sql(db, """select count(*) n from mart_funding_by_issue_area_year where area = 'norfolk' and year = ?
+                          and issue_group = 'money'""", latest_year)["n"][0]
+    assert len(issues) == expected > 0 and set(issues["issue_group"]) == {"money"}
+    received = found["funding_per_referral"]
+    expected = sql(db, """select organisation_names from mart_funding_per_referral where area = 'norfolk' and year = ?
+                          and organisation_type = 'vcs'""", latest_year)
+    assert sorted(received["organisation_names"]) == sorted(expected["organisation_names"])
+    assert set(received["organisation_type"]) == {"VCS"}
+    assert set(found["high_demand_low_funding"]["organisation_type"]) <= {"VCS"}
+    recipients = found["funding_recipients"]
+    expected = sql(db, """select distinct org_identifier from mart_grants_by_organisation_year where area = 'norfolk'
+                          and year = ? and organisation_type = 'vcs' and list_contains(string_split(issue_groups_accepted, ', '), 'money')""",
+                   latest_year)
+    assert sorted(recipients["org_identifier"]) == sorted(expected["org_identifier"])
+    assert all("money" in groups.split(", ") for groups in recipients["issue_groups_accepted"])
+    everything = sql(db, "select count(distinct org_identifier) n from mart_grants_by_organisation_year where area = 'norfolk' and year = ?",
+                     latest_year)["n"][0]
+    assert len(recipients) < everything  # the filters did narrow it
+    assert set(found["funding_areas"]["area"]) == {names["norfolk"]}
+
+
+def test_funding_tables_suppress_small_counts_and_cannot_be_divided_back(snapshot, db, names):
+    """Pounds per referral are worked out from the rounded count: dividing a published grant amount by the
+    rate shown gives the rounded count, never the exact one; small counts show as <8 with no rate."""
+    at = open_page(snapshot, PAGES[1])
+    found = tables(at)
+    small = 0
+    for name, count, rate, amount in [("funding_per_referral", "referrals_received", "funding_per_referral_received", "amount_awarded"),
+                                      ("high_demand_low_funding", "referrals_received", "funding_per_referral_received", "amount_awarded"),
+                                      ("funding_issues", "referrals", "funding_per_referral", "funding_attributed")]:
+        frame = found[name]
+        assert len(frame) > 0
+        for row in frame.to_dict("records"):
+            assert is_disclosed(row[count]), (name, row)
+            if row[count] in ("<8", "0"):
+                small += row[count] == "<8"
+                assert row[rate] is None or pd.isna(row[rate]), (name, row)
+            elif row[amount] > 0:
+                # the rate (in pence) is the amount over the rounded count shown beside it
+                assert row[rate] == pytest.approx(float(row[amount]) / int(row[count]), abs=0.006), (name, row)
+    assert small > 0, "the test world has organisations or issues with 1-7 referrals: they must show as <8"
+    exact = sql(db, """select count(*) n from mart_funding_per_referral
+                       where referrals_received >= 8 and referrals_received % 5 != 0 and amount_awarded > 0""")["n"][0]
+    assert exact > 0  # so the check above would catch rates from the exact counts
+    for spec in chart_specs(at):
+        for value in chart_counts(spec):
+            assert value is None or value == 0 or (value >= 8 and value % 5 == 0)
+
+
+def test_data_quality_shows_the_grants_quarantine(snapshot, db, names, tmp_path):
+    at = open_page(snapshot, PAGES[4])
+    table = tables(at)["grants_quarantine"]
+    expected = sql(db, "select * from mart_grants_quarantine_by_reason")
+    assert len(table) == len(expected)
+    changed = copy_with(snapshot, tmp_path / "quarantine.duckdb",
+                        "delete from mart_grants_quarantine_by_reason",
+                        """insert into mart_grants_quarantine_by_reason values
+                           ('norfolk/grants/ncf.csv', 'Amount Awarded', 'not_a_number', 3),
+                           ('oldham/grants/ocf.json', 'Currency', 'not_gbp', 12)""")
+    at = open_page(changed, PAGES[4], area=[names["norfolk"]])  # every file, whatever the area
+    table = tables(at)["grants_quarantine"]
+    assert list(zip(table["source"], table["rule"], table["failures"])) == \
+        [("oldham/grants/ocf.json", "not_gbp", 12), ("norfolk/grants/ncf.csv", "not_a_number", 3)]
+
+
 # -- nothing small escapes --------------------------------------------------------------------------------
 
 NARROW_VIEWS = [  # area keys are replaced by their names
@@ -567,9 +768,9 @@ def test_pack_opens_with_python_pptx_and_holds_the_figures(pack, db, latest_year
     from pptx import Presentation
     deck = Presentation(str(pack))
     titles = [slide_texts(s)[0] for s in deck.slides]
-    assert len(titles) == 9
+    assert len(titles) == 10
     for expected in ("Key figures", "Monthly referrals", "The network in", "Gaps and unmet demand", "Repeat crisis",
-                     "Emerging issues", "About these figures"):
+                     "Emerging issues", "Funding against demand", "About these figures"):
         assert any(t.startswith(expected) for t in titles), (expected, titles)
     kpi = sql(db, "select referrals, people from mart_area_kpis where area = 'norfolk' and period_label = ?",
               str(latest_year))
@@ -604,6 +805,36 @@ def test_pack_shows_no_small_count(pack):
             for number in re.findall(r"(?<![<\w.-])(?<!than )(\d+) referrals", text):
                 if not title.startswith(("Key figures", "Repeat crisis")):
                     assert is_disclosed(number), (title, text)
+            for number in re.findall(r"(?<![<\w.£,-])(\d[\d,]*) received", text):
+                assert is_disclosed(number.replace(",", "")), (title, text)
+
+
+def test_pack_has_the_funding_slide(pack, db, latest_year):
+    from pptx import Presentation
+    deck = Presentation(str(pack))
+    slide = next(s for s in deck.slides if slide_texts(s)[0].startswith("Funding against demand"))
+    texts = slide_texts(slide)
+    assert texts[0] == f"Funding against demand, {latest_year}"
+    totals = sql(db, """select sum(grants) grants, sum(amount_awarded) amount, sum(amount_to_individuals) ai
+                        from mart_grants_by_funder_year where area = 'norfolk' and year = ?""", latest_year).iloc[0]
+    everything = "\n".join(texts)
+    assert f"{pounds(totals['amount'])} in {int(totals['grants']):,} grants (whole area)" in everything
+    assert f"individuals {pounds(totals['ai'])}." in everything
+    table = next(sh.table for sh in slide.shapes if sh.has_table)
+    rows = [[c.text for c in r.cells] for r in table.rows]
+    assert rows[0] == ["issue", "referrals", "unmet", "growth", "funding", "per referral"]
+    expected = sql(db, """select i.issue_name, f.referrals, f.unmet_referrals, f.funding_attributed
+                          from mart_funding_by_issue_area_year f join dim_issues i on i.issue = f.primary_issue
+                          where f.area = 'norfolk' and f.year = ? order by f.unmet_referrals desc, f.referrals desc, f.primary_issue
+                          limit 8""", latest_year)
+    assert [r[:3] + [r[4]] for r in rows[1:]] == [[n, shown(r), shown(u), pounds(a)] for n, r, u, a in expected.itertuples(index=False)]
+    for row, want in zip(rows[1:], expected.itertuples(index=False)):
+        per = per_shown(want.funding_attributed, want.referrals)
+        assert row[5] == ("" if per is None else pounds(per))
+    neglected = sql(db, """select referrals_received from mart_high_demand_low_funding where area = 'norfolk' and year = ?
+                           order by demand_rank, organisation_names limit 8""", latest_year)
+    listed = re.findall(r": (\S+) received, £", everything)
+    assert listed == [shown(v) for v in neglected["referrals_received"]]
 
 
 def test_pack_converts_to_pdf_with_libreoffice(pack, tmp_path):
@@ -616,7 +847,7 @@ def test_pack_converts_to_pdf_with_libreoffice(pack, tmp_path):
     assert pdf.exists(), result.stdout + result.stderr
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) == 9
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) == 10
 
 
 def test_pack_is_one_click_in_the_app(snapshot, names, latest_year):

@@ -49,3 +49,17 @@ if snap.has("mart_quarantine_by_reason"):
     st.caption("Rows a source sent that failed its data contract, by field and rule; they are kept aside, not loaded.")
 else:
     st.info("This snapshot has no `mart_quarantine_by_reason` table.")
+
+st.subheader("Grants set aside by the 360Giving import")
+if snap.has("mart_grants_quarantine_by_reason"):
+    grants_quarantine = snap.table("mart_grants_quarantine_by_reason").sort_values(
+        ["failures", "source", "field", "rule"], ascending=[False, True, True, True])
+    if grants_quarantine.empty:
+        st.success("The last grants import set no row aside.")
+    ui.show_table(ctx, grants_quarantine, "Grants quarantined by reason", "grants_quarantine")
+    st.caption("Rows of the funders' published files that failed the 360Giving contract (an empty required field, money "
+               "that is not a number, an unparseable date, a currency other than GBP, no recipient, a repeated grant id), "
+               "by file, field and rule, from the last import; every file, whatever the area filter. Counts of published "
+               "grant rows, not of people, so shown as they are.")
+else:
+    st.info("This snapshot has no `mart_grants_quarantine_by_reason` table.")
