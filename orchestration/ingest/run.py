@@ -216,24 +216,25 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
             if incremental:
                 con.execute(f'create table new as select distinct cast("{referral_id}" as varchar) as referral_id, '
                             f"{select} from read_parquet({sql_list(new_files)}, union_by_name=true)")
-                con.execute("create table people_before as select * from read_parquet(?)", [str(people_file)])
-                shares = " or ".join(f'l."{c}" in (select "{c}" from new)' for c in columns)
-                # the people a new record touches, and every record of theirs and of the new referrals
-                con.execute(f"""create table touched as
-                    select distinct p.person_key from landed l join people_before p using (referral_id)
-                    where l.referral_id in (select referral_id from new) or {shares}""")
+                con.execute(f"create view people_before as select * from read_parquet({sql_list([str(people_file)])})")
+                shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
+                # the people a new record touches (a shared key or referral), then all their referrals
+                con.execute(f"""create table touched as select distinct p.person_key
+                    from (select referral_id from landed where referral_id in (select referral_id from new) or {shares}) l
+                    join people_before p using (referral_id)""")
+                con.execute("""create table affected as
+                    select referral_id from people_before where person_key in (select person_key from touched)
+                    union select referral_id from new""")
                 # a referral's versions mostly carry the same keys: one row per distinct combination
-                con.execute("""create table records as select distinct l.* from landed l
-                    left join people_before p using (referral_id)
-                    where p.person_key in (select person_key from touched)
-                       or l.referral_id in (select referral_id from new)""")
+                con.execute("create table records as select distinct * from landed "
+                            "where referral_id in (select referral_id from affected)")
             else:
                 con.execute("create table records as select distinct * from landed")
             link_records(con, columns)
             if incremental:
                 con.execute("""create table people_after as
                     select * from people_before where referral_id not in (select referral_id from linked)
-                    union all select * from linked order by referral_id""")
+                    union all select * from linked""")
             else:
                 con.execute("create table people_after as select * from linked order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
