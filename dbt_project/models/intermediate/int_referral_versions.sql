@@ -1,8 +1,24 @@
+{{ config(materialized='incremental', unique_key=['area', 'referral_id', 'changed_at'],
+          incremental_strategy='delete+insert') }}
 -- Every area's referral versions in the canonical model: labels mapped to canonical codes through the
 -- contracts' mappings (seed source_value_map). A label with no mapping stays null, never guessed.
+-- A table, read by several models; incremental: a run reads again only what landed in the day before
+-- the latest landing it already holds (a batch landing while a build runs is picked up next time;
+-- delete+insert on the version's key makes re-reading harmless).
+{% set read_from = {} %}
+{% if is_incremental() and execute %}
+    {% set query %}
+        select area, strftime(cast(max(loaded_at) as timestamptz) at time zone 'UTC' - interval 1 day, '%Y-%m-%dT%H:%M:%S')
+        from {{ this }} group by area
+    {% endset %}
+    {% for row in run_query(query) %}
+        {% do read_from.update({row[0]: row[1]}) %}
+    {% endfor %}
+{% endif %}
 with versions as (
     {% for area in areas() %}
     select * from {{ ref('stg_' ~ area ~ '__referrals') }}
+    {% if area in read_from %}where loaded_at >= '{{ read_from[area] }}'{% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -40,7 +56,8 @@ select
     v.lsoa_code,
     v.lsoa_vintage,
     v.age_band,
-    v.batch_id
+    v.batch_id,
+    v.loaded_at
 from versions as v
 left join issue_codes as i using (area, referral_id, changed_at)
 left join value_map as status on status.area = v.area and status.field = 'status' and status.label = v.status_label

@@ -20,5 +20,6 @@ select
     "Client LSOA" as lsoa_code,
     '2011' as lsoa_vintage,
     _age_band as age_band,
-    _batch_id as batch_id
+    _batch_id as batch_id,
+    _loaded_at as loaded_at
 from landed

@@ -23,6 +23,7 @@ select
     lsoa21 as lsoa_code,
     '2021' as lsoa_vintage,
     _age_band as age_band,
-    _batch_id as batch_id
+    _batch_id as batch_id,
+    _loaded_at as loaded_at
 from landed
 left join organisations as o on o.organisation_name = landed.to_org_name
