@@ -281,7 +281,8 @@ def plain_duckdb_stage(report_path: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     # the compiled SQL names the catalog after the warehouse file: use the same file name
-    con = duckdb.connect(str(folder / "warehouse.duckdb"))
+    # the same memory budget as dbt's profile (dbt_project/profiles.yml)
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), config={"memory_limit": "4GB"})
     con.execute("attach ? as dbt_warehouse (read_only)", [str(home / "warehouse.duckdb")])
     for node in nodes.values():
         if node["resource_type"] == "seed":

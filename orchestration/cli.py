@@ -248,6 +248,11 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # the benchmark has its own options
+        from .bench import main as bench
+
+        return bench(argv[1:])
     parser = argparse.ArgumentParser(prog="ccs", description="CCS Insights: evidence from crisis-support referral networks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -303,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     pack.add_argument("--period", required=True, help="2022, 2022-Q3 or 2022-03")
     pack.add_argument("--out", required=True, help="the .pptx file to write")
     pack.set_defaults(run=cmd_pack)
+
+    # listed here; its own options are parsed by orchestration.bench (see main)
+    sub.add_parser("bench", help="the pipeline benchmark, 10k to 10M referrals (`ccs bench --help` for its options)")
 
     dashboard = sub.add_parser("dashboard", help="start the dashboards on the published snapshot")
     dashboard.add_argument("--port", type=int, default=8501)

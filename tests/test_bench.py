@@ -11,7 +11,7 @@ PIPELINE = ["generate", "ingest", "dbt build", "publish", "dashboard queries", "
 
 def test_bench_smallest_scale(tmp_path):
     out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
-    result = subprocess.run([sys.executable, "-m", "orchestration.bench", "--scales", "10k", "--work",
+    result = subprocess.run([sys.executable, "-m", "orchestration.cli", "bench", "--scales", "10k", "--work",
                              str(tmp_path / "work"), "--json", str(out_json), "--markdown", str(out_md),
                              "--query-repeats", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
