@@ -25,15 +25,19 @@ with versions as (
 
 value_map as (select * from {{ ref('source_value_map') }}),
 
+-- each area's issue labels -> canonical codes as one map, looked up label by label (no unnest and regroup)
+issue_maps as (
+    select area, map(list(label), list(canonical)) as issue_map
+    from value_map
+    where field = 'issues'
+    group by area
+),
+
 issue_codes as (
-    select labels.area, labels.referral_id, labels.changed_at, list(m.canonical order by labels.position) as issues
-    from (
-        select area, referral_id, changed_at, unnest(issue_labels) as label,
-               generate_subscripts(issue_labels, 1) as position
-        from versions
-    ) as labels
-    left join value_map as m on m.area = labels.area and m.field = 'issues' and m.label = labels.label
-    group by all
+    select v.area, v.referral_id, v.changed_at,
+           list_transform(v.issue_labels, lambda label: m.issue_map[label]) as issues
+    from versions as v
+    left join issue_maps as m using (area)
 )
 
 select
