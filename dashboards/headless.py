@@ -152,14 +152,19 @@ class Browser:
         try:
             self.closing.close()
         finally:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            stop(self.process)
             self.process.stderr.close()
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ask a child process to stop, and make it if it will not within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def chromium() -> str:
@@ -197,10 +202,5 @@ class App:
         return self.log.read()
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop(self.process)
         self.log.close()
