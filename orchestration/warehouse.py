@@ -82,11 +82,12 @@ def ensure_manifest() -> Path:
     write_seeds()
     sources = [p for folder in ("models", "seeds", "macros") for p in (DBT_PROJECT / folder).rglob("*")]
     newest = max(p.stat().st_mtime for p in [*sources, DBT_PROJECT / "dbt_project.yml"])
+    areas = landed_areas()
     if (not manifest.exists() or manifest.stat().st_mtime < newest
-            or json.loads(manifest.read_text())["metadata"].get("ccs_areas") != landed_areas()):
+            or json.loads(manifest.read_text())["metadata"].get("ccs_areas") != areas):
         dbt("parse", target_path=manifest.parent)
         parsed = json.loads(manifest.read_text())
-        parsed["metadata"]["ccs_areas"] = landed_areas()  # what it was parsed for
+        parsed["metadata"]["ccs_areas"] = areas  # what it was parsed for
         manifest.write_text(json.dumps(parsed))
     return manifest
 

@@ -26,13 +26,10 @@ connected as (
 
 connections as (select area, year, count(*) as connections from pairs group by all),
 
+-- each organisation's first active year is worked out once, in mart_organisations_by_year
 joined as (
-    select area, first_year as year, count(*) as organisations_joined
-    from (
-        select area, organisation, min(year) as first_year
-        from (select area, year, referrer as organisation from referrals union all select area, year, receiver from referrals)
-        group by all
-    )
+    select area, year, count(*) filter (where first_year_active = year) as organisations_joined
+    from {{ ref('mart_organisations_by_year') }}
     group by all
 ),
 
