@@ -415,7 +415,7 @@ def ingest_grants(sources: GrantSources | Path | str | None, home: Path | None =
         "field": f.field, "rule": f.rule, "value": None if f.field in personal else f.value,
         # the row as published, without the person's id or name (nor the text about a grant to a person)
         "record": json.dumps({n: frame.at[f.row, n] for n in public
-                              if not (n in ("title", "description") and frame.at[f.row, "recipient_org_identifier"] is None)},
+                              if not (n in ("title", "description") and missing(frame.at[f.row, "recipient_org_identifier"]))},
                              ensure_ascii=False, default=str),
     } for f in failures], columns=QUARANTINE_SCHEMA.names)
 
