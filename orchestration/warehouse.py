@@ -6,6 +6,7 @@ are written as dbt seeds from the data contracts, so the contracts stay the one 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -67,6 +68,12 @@ def dbt(*args: str, target_path: Path | None = None) -> None:
     target_path = target_path or home / "dbt" / "target"
     env = {**os.environ, "CCS_HOME": str(home), "DBT_PROFILES_DIR": str(DBT_PROJECT),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(target_path.parent / "logs")}
+    # as dagster-dbt does: start from the project's last parse (ensure_manifest), so a build in a new
+    # target folder parses only what changed instead of the whole project again
+    parsed = DBT_PROJECT / "target" / PARTIAL_PARSE
+    if target_path.resolve() != parsed.parent.resolve() and parsed.exists() and not (target_path / PARTIAL_PARSE).exists():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copy(parsed, target_path / PARTIAL_PARSE)
     command = [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT), "--target-path", str(target_path),
                "--vars", json.dumps({"areas": landed_areas(home)})]
     result = subprocess.run(command, env=env, cwd=DBT_PROJECT, capture_output=True, text=True)
@@ -75,19 +82,24 @@ def dbt(*args: str, target_path: Path | None = None) -> None:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 def ensure_manifest() -> Path:
     """dbt's manifest, parsed again whenever a model, seed, macro or the project file is newer, or the
-    areas with landed data changed."""
+    areas with landed data or the home changed. Builds start from this parse (see `dbt`)."""
     manifest = DBT_PROJECT / "target" / "manifest.json"
     write_seeds()
     sources = [p for folder in ("models", "seeds", "macros") for p in (DBT_PROJECT / folder).rglob("*")]
     newest = max(p.stat().st_mtime for p in [*sources, DBT_PROJECT / "dbt_project.yml"])
-    areas = landed_areas()
+    # what it is parsed for: the landed areas, and the home (its paths are in the profile and sources,
+    # so a parse made for another home cannot be reused by a build's partial parse)
+    parsed_for = {"ccs_areas": landed_areas(), "ccs_home": str(ccs_home())}
     if (not manifest.exists() or manifest.stat().st_mtime < newest
-            or json.loads(manifest.read_text())["metadata"].get("ccs_areas") != areas):
+            or {k: json.loads(manifest.read_text())["metadata"].get(k) for k in parsed_for} != parsed_for):
         dbt("parse", target_path=manifest.parent)
         parsed = json.loads(manifest.read_text())
-        parsed["metadata"]["ccs_areas"] = areas  # what it was parsed for
+        parsed["metadata"].update(parsed_for)
         manifest.write_text(json.dumps(parsed))
     return manifest
 
@@ -117,7 +129,7 @@ def build() -> Path:
     """Build and test the warehouse, then publish the serving snapshot (only after a good build)."""
     from .ingest.run import area_lock
 
-    write_seeds()
+    ensure_manifest()  # writes the seeds; parses only when the project or the landed areas changed
     target = ccs_home() / "dbt" / "target"
     with area_lock(ccs_home(), "warehouse"):  # one build at a time: DuckDB has one writer
         dbt("build", target_path=target)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PIPELINE = ["generate", "ingest", "dbt build", "publish", "dashboard queries", "plain DuckDB (models + tests)"]
+PIPELINE = ["generate", "ingest", "dbt parse", "dbt build", "publish", "dashboard queries", "plain DuckDB (models + tests)"]
 
 
 def test_bench_smallest_scale(tmp_path):
