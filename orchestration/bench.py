@@ -499,6 +499,13 @@ def bench_scale(label: str, referrals: int, work: Path, seed: int, http: bool, i
                 "rows_in": details.get("ingest", {}).get("rows_in"), "landed": details.get("ingest", {}).get("landed"),
                 "ingest_parts": details.get("ingest", {}).get("parts"), "dbt_slowest_nodes": dbt_slowest_nodes(home),
                 "dbt_timing": dbt_timing(home)}
+            if result["incremental"]["ok"]:
+                # the daily job as it runs (`ccs run`: Dagster, every asset) when nothing is new: what a day
+                # costs around the data (Dagster, dbt's fixed costs, whatever is rebuilt from history)
+                print(f"[{label}] daily run through Dagster, nothing new", flush=True)
+                result["daily_run_nothing_new"] = run_stage(
+                    "daily run through Dagster (ccs run), nothing new",
+                    [sys.executable, "-m", "orchestration.cli", "run"], None, env, cap)
     finally:
         if server:
             server.close()
@@ -537,8 +544,7 @@ def targets(results: list[dict]) -> list[dict]:
                   round(sum(stage[n]["seconds"] for n in END_TO_END), 1),
                   TARGETS["end_to_end_seconds_10M"], r["label"], "s")
         if r["label"] in ("1M", "10M"):
-            pipeline = [s for s in r["stages"] + (r.get("incremental") or {}).get("stages", [])
-                        if s["stage"] not in ("generate", "plain DuckDB (models + tests)")]
+            pipeline = [s for s in all_stages(r) if s["stage"] not in ("generate", "plain DuckDB (models + tests)")]
             check("peak memory (ingest, dbt parse and build, publish, queries)",
                   round(max(s["peak_mib"] for s in pipeline) / 1024, 2), TARGETS["peak_gib"], r["label"], "GiB")
             ratio = (r.get("transformation") or {}).get("ratio")
@@ -578,7 +584,7 @@ def markdown(report: dict) -> str:
         lines += [f"## {r['label']}: {r.get('referrals', 0):,} referrals ({r.get('transports', '')}; "
                   f"{', '.join(r.get('areas', []))}; measured {r.get('measured_at', '')[:16].replace('T', ' ')} UTC)", "",
                   "| stage | wall time (s) | rows | rows/s | peak memory (MiB) |", "| --- | ---: | ---: | ---: | ---: |"]
-        for s in r["stages"] + (r.get("incremental") or {}).get("stages", []):
+        for s in all_stages(r):
             rows = f"{s['rows']:,}" if s.get("rows") else ""
             rate = f"{s['rows_per_second']:,}" if s.get("rows_per_second") else ""
             status = "" if s["ok"] else f" **failed: {s.get('error', '')[:80]}**"
@@ -598,6 +604,13 @@ def markdown(report: dict) -> str:
         if inc:
             lines += ["", f"Incremental day: {inc['seconds']:.1f} s end to end ({inc.get('rows_in') or 0:,} source rows "
                           f"read, {inc.get('landed') or 0:,} new record versions landed)."]
+            if inc.get("ingest_parts"):
+                parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(inc["ingest_parts"].items(), key=lambda kv: -kv[1]))
+                lines += ["", f"Incremental ingest, where the time goes: {parts}."]
+            if inc.get("dbt_slowest_nodes"):
+                lines += ["", f"Incremental dbt build: dbt's elapsed time {inc['dbt_timing'].get('elapsed_seconds', 0):.1f} s; "
+                              "slowest nodes: " + ", ".join(f"{n['node'].removeprefix('ccs_insights.')} {n['seconds']:.1f} s"
+                                                            for n in inc["dbt_slowest_nodes"][:6]) + "."]
         if r.get("ingest_parts"):
             parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(r["ingest_parts"].items(), key=lambda kv: -kv[1]))
             lines += ["", f"Ingest, where the time goes: {parts}."]
@@ -618,10 +631,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def all_stages(result: dict) -> list[dict]:
+    """Every stage of a scale in the order run: the first run, the incremental day, the idle daily run."""
+    idle = result.get("daily_run_nothing_new")
+    return result["stages"] + (result.get("incremental") or {}).get("stages", []) + ([idle] if idle else [])
+
+
 def print_table(result: dict) -> None:
     print(f"\n{result['label']}: {result.get('referrals', 0):,} referrals ({result.get('transports', '')})")
     print(f"  {'stage':34} {'wall s':>9} {'rows':>12} {'rows/s':>10} {'peak MiB':>9}")
-    for s in result["stages"] + (result.get("incremental") or {}).get("stages", []):
+    for s in all_stages(result):
         print(f"  {s['stage']:34} {s['seconds']:9.1f} {s['rows'] or 0:12,} {s['rows_per_second'] or 0:10,} "
               f"{s['peak_mib']:9,.0f}{'' if s['ok'] else '  FAILED ' + s.get('error', '')[:200]}")
     if result.get("transformation"):
@@ -704,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
                        seed=args.seed, http_max=args.http_max, incremental=not args.no_incremental,
                        repeats=args.query_repeats, memory_cap_gib=args.memory_cap_gib, keep=args.keep, merge=args.merge,
                        command="ccs bench " + " ".join(argv if argv is not None else sys.argv[1:]))
-    failed = [s for r in report["results"] for s in r["stages"] + (r.get("incremental") or {}).get("stages", [])
+    failed = [s for r in report["results"] for s in all_stages(r)
               if not s["ok"]]
     return 1 if failed else 0
 

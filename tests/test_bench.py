@@ -33,6 +33,9 @@ def test_bench_smallest_scale(tmp_path):
     assert stage["generate"]["rows"] == scale["referrals"]
     assert stage["ingest"]["rows"] > scale["referrals"]  # a CSV row per change of a referral
     assert abs(incremental["seconds"] - sum(s["seconds"] for s in incremental["stages"])) < 0.01
+    # the daily job through Dagster on top, with nothing new to land
+    idle = scale["daily_run_nothing_new"]
+    assert idle["ok"] and idle["seconds"] > 0 and idle["peak_mib"] > 0, idle
     # the held-back day was landed by the incremental run, and only it
     assert 0 < incremental["landed"] < stage["ingest"]["rows"] / 20
 
