@@ -68,7 +68,59 @@ def test_csv_exports_land_once_and_reconcile(tmp_path, home, world):
     rows.loc[0, "Status Date"] = "31/03/2021 23:59"
     rows.to_csv(export, index=False, encoding="cp1252")
     [again] = ingest_area(area, home, KEY)
-    assert (again.landed, again.already_landed, again.quarantined) == (1, len(rows) - 1, 0)
+    assert (again.landed, again.already_landed, again.quarantined, again.unchanged) == (1, 0, 0, len(rows) - 1)
+    assert again.rows_in == len(rows) and again.reconciles
+
+
+def test_a_reissued_file_costs_only_its_changed_and_new_rows(tmp_path, home, world):
+    """The month's export re-issued as the month goes on (same name, rows changed and added in referral
+    order, not appended): only the changed and the new row are checked and land, at their true row
+    numbers; the rest are counted unchanged, and a row quarantined the first time is not counted again."""
+    folder = drop_folder(tmp_path, world, "norfolk", ["2022-05"])
+    area = AreaConfig("norfolk", drop_folder=folder)
+    export = next(folder.iterdir())
+    rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)
+    rows.loc[3, "Issues"] = "Debt; Covid-19 Support"  # quarantined on the first read
+    rows.to_csv(export, index=False, encoding="cp1252", lineterminator="\r\n")
+    [first] = ingest_area(area, home, KEY)
+    assert (first.rows_in, first.quarantined, first.unchanged) == (len(rows), 1, 0)
+    changed = rows.index[rows["Status"] == "Awaiting Response"][0]
+    rows.loc[changed, ["Status", "Status Date"]] = ["Accepted", "31/05/2022 23:58"]
+    new = rows.loc[[changed]].assign(**{"Referral ID": "NCAN-NEW-1", "Status": "Awaiting Response"})
+    rows = pd.concat([rows.loc[:changed + 4], new, rows.loc[changed + 5:]], ignore_index=True)
+    rows.to_csv(export, index=False, encoding="cp1252")  # and the line endings changed: the fields did not
+    [again] = ingest_area(area, home, KEY)
+    assert (again.rows_in, again.landed, again.already_landed, again.quarantined, again.unchanged) == (
+        len(rows), 2, 0, 0, len(rows) - 2)
+    assert again.reconciles
+    fresh = landed(home, "norfolk")
+    fresh = fresh[fresh["_batch_id"] == again.batch_id].set_index("Referral ID")
+    assert fresh.loc[rows.loc[changed, "Referral ID"], "_source_row"] == changed + 1
+    assert fresh.loc["NCAN-NEW-1", "_source_row"] == changed + 6
+    assert (quarantined(home, "norfolk")["rule"] == "invalidValues").sum() == 1
+    batches = [json.loads(f.read_text()) for f in (home / "landing" / "norfolk" / "batches").glob("*.json")]
+    assert sum(b["rows_in"] for b in batches) == sum(
+        b["landed"] + b["already_landed"] + b["quarantined"] + b["unchanged"] for b in batches)
+    # the state keeps keyed digests of the rows read, never the rows
+    [digests] = (home / "state" / "norfolk" / "rows_read").glob("*.parquet")
+    kept = pd.read_parquet(digests)
+    assert list(kept.columns) == ["row_digest"] and len(kept) == len(rows) + 1  # both versions of the changed row
+    # re-issued again with nothing changed but its bytes: nothing is checked again
+    rows.to_csv(export, index=False, encoding="cp1252", lineterminator="\r\n")
+    [third] = ingest_area(area, home, KEY)
+    assert (third.rows_in, third.landed, third.quarantined, third.unchanged) == (len(rows), 0, 0, len(rows))
+
+
+def test_row_digests_tell_rows_apart_and_depend_on_the_key():
+    from orchestration.ingest.privacy import row_digests
+
+    frame = pd.DataFrame({"a": ["x", "x", "x\x1fy", "x", None, "\x1e", ""], "b": ["y", "y", None, "\x1fy", "z", "z", "z"]},
+                         dtype=object)
+    digests = row_digests(frame, ["a", "b"], KEY)
+    assert digests[0] == digests[1] and len(set(digests)) == len(frame) - 1 and all(len(d) == 16 for d in digests)
+    clean = frame.iloc[[0, 4]]
+    assert row_digests(clean, ["a", "b"], KEY) == [digests[0], digests[4]]  # a row's digest never depends on the others
+    assert row_digests(frame, ["a", "b"], b"another-key-entirely-0123456789abcdef")[0] != digests[0]
 
 
 def test_bad_rows_are_quarantined_with_file_row_field_and_rule(tmp_path, home, world):
@@ -310,3 +362,4 @@ def test_directories_land_from_both_feed_envelopes_and_from_files(api, home, wor
     labels = set(contract_for("norfolk").by_canonical("issues").valid_values)
     services = pd.read_parquet(home / "landing" / "norfolk" / "directory" / "services.parquet")
     assert set(services["issue_labels"].explode()) <= labels  # the directory speaks the contract's labels
+

@@ -39,6 +39,7 @@ class BatchReport:
     landed: int  # new record versions written
     already_landed: int  # record versions that were landed before (a re-read): not written again
     quarantined: int  # source rows set aside, with their reasons
+    unchanged: int = 0  # rows of a re-issued export file identical to rows read from it before: skipped
     reasons: dict = field(default_factory=dict)  # "field: rule" -> rows
     rules: dict = field(default_factory=dict)  # contract statistics from Great Expectations
     started: str = ""
@@ -46,7 +47,7 @@ class BatchReport:
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_in == self.landed + self.already_landed + self.quarantined
+        return self.rows_in == self.landed + self.already_landed + self.quarantined + self.unchanged
 
 
 class Landing:
@@ -54,6 +55,7 @@ class Landing:
         self.area = area
         self.root = Path(home) / "landing" / area
         self.state_path = Path(home) / "state" / f"{area}.json"
+        self.rows_read_root = Path(home) / "state" / area / "rows_read"
         for sub in ("referrals", "quarantine", "batches"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,16 @@ class Landing:
 
     def commit_state(self, state: dict) -> None:
         write_atomically(self.state_path, json.dumps(state, indent=1, sort_keys=True).encode())
+
+    def rows_read(self, file_name: str) -> pa.Array:
+        """The keyed digests (privacy.row_digests) of the rows read from an export file so far."""
+        path = self.rows_read_root / f"{file_name}.parquet"
+        return pq.read_table(path).column("row_digest").combine_chunks() if path.exists() else pa.array([], ROW_DIGEST)
+
+    def remember_rows_read(self, file_name: str, digests: pa.Array) -> None:
+        self.rows_read_root.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.rows_read_root / f"{file_name}.parquet",
+                         parquet_bytes(pa.table({"row_digest": digests.cast(ROW_DIGEST)})))
 
     def landed(self, columns: list[str]) -> pd.DataFrame:
         return self.read("referrals", columns)
@@ -113,6 +125,9 @@ class Landing:
             write_atomically(self.root / "quarantine" / f"{report.batch_id}.parquet", parquet_bytes(quarantine))
         write_atomically(self.root / "batches" / f"{report.batch_id}.json",
                          json.dumps(asdict(report), indent=1, ensure_ascii=False).encode())
+
+
+ROW_DIGEST = pa.binary(16)
 
 
 def parquet_bytes(frame: pd.DataFrame | pa.Table) -> bytes:
@@ -170,6 +185,7 @@ class Prepared:
     content: pd.Series
     pseudonymised: pa.Table
     seconds: dict = field(default_factory=dict)
+    unchanged: dict = field(default_factory=dict)  # source -> rows skipped as read before (not in `frame`)
 
 
 def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
@@ -212,7 +228,8 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
         for k, (source, _) in enumerate(prepared.sources):
             rows = frame.index[batch_of == k]
             reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
-                                    pseudonymised, seen, quarantined_before, checked.statistics))
+                                    pseudonymised, seen, quarantined_before, checked.statistics,
+                                    prepared.unchanged.get(source, 0)))
     return reports
 
 
@@ -252,7 +269,7 @@ MISSING = object()
 
 def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
              landing: Landing, pseudonymised: pa.Table, seen: dict, quarantined_before: set,
-             statistics: dict) -> BatchReport:
+             statistics: dict, unchanged: int = 0) -> BatchReport:
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     id_field, updated_field = contract.record_key
@@ -281,9 +298,9 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     reasons = {}
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
-    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame),
+    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame) + unchanged,
                          landed=len(records), already_landed=int((~new).sum()) + repeated_in_batch,
-                         quarantined=len(bad_rows), reasons=reasons, rules=statistics, started=started,
+                         quarantined=len(bad_rows), unchanged=unchanged, reasons=reasons, rules=statistics, started=started,
                          finished=now_iso())
     landing.write_batch(report, records, quarantine)
     return report

@@ -5,24 +5,27 @@ import hashlib
 import os
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import AreaConfig
 from .contracts import contract_for
-from .landing import BatchReport, Landing, Prepared, land_batches, land_prepared, prepare_batches, step
+from .landing import ROW_DIGEST, BatchReport, Landing, Prepared, land_batches, land_prepared, prepare_batches, step
 from .linkage import components
-from .privacy import MATCH_KEYS
-from .sources import ApiSettings, fetch_changes, read_export
+from .privacy import MATCH_KEYS, row_digests
+from .sources import SOURCE, SOURCE_ROW, ApiSettings, fetch_changes, read_export
 from .validate import parse_times
 
 
 def pending_files(area: AreaConfig, home: Path) -> list[Path]:
     """Export files in the drop folder not yet landed (by name and content: a file read once is
-    never read again, even if a sensor sees it twice)."""
+    never read again, even if a sensor sees it twice; a file re-issued under the same name is read
+    again, and only its rows not read before are processed)."""
     contract = contract_for(area.key)
     done = Landing(home, area.key).state()["files"]
     pattern = contract.properties.get("filePattern", "*.csv")
@@ -42,42 +45,67 @@ def digest(data: bytes) -> str:
 CHUNK_BYTES = 128 * 1024**2
 
 
+@dataclass
+class FileRead:
+    digest: str  # of the file's bytes
+    rows_read: pa.Array  # keyed digests of every row read from the file so far, this time included
+
+
 def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) -> list[BatchReport]:
     """Land export files, one batch each; a file is marked read, by the digest of the very bytes that
-    were landed, only once its batch has landed (a file still growing is read again later)."""
+    were landed, and its rows remembered, only once its batch has landed (a file still growing is read
+    again later)."""
     contract = contract_for(area.key)
     landing = Landing(home, area.key)
     reports = []
-    for digests, prepared in prepared_runs(area.key, chunks(paths, CHUNK_BYTES), key):
+    for files, prepared in prepared_runs(area.key, home, chunks(paths, CHUNK_BYTES), key):
         reports += land_prepared(prepared, contract, landing)
+        for name, read in files.items():
+            landing.remember_rows_read(name, read.rows_read)
         state = landing.state()
-        state["files"].update(digests)
+        state["files"].update({name: read.digest for name, read in files.items()})
         landing.commit_state(state)
     return reports
 
 
-def prepare_files(area: str, paths: list[Path], key: bytes) -> tuple[dict, Prepared]:
-    """Read, check and pseudonymise a run of export files (nothing here depends on what was landed)."""
+def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple[dict[str, FileRead], Prepared]:
+    """Read, check and pseudonymise a run of export files (nothing here depends on what was landed).
+    The rows of a file identical to rows read from it before (a month's export re-issued as the month
+    goes on) are counted as unchanged and go no further; the others keep their row numbers."""
     contract = contract_for(area)
+    landing = Landing(home, area)
     seconds: dict[str, float] = {}
-    with step("read export files", seconds):
-        raw = {Path(p): Path(p).read_bytes() for p in paths}
-        parts = [(str(p), read_export(p, contract, data)) for p, data in raw.items()]
-        digests = {p.name: digest(data) for p, data in raw.items()}
-    del raw
+    parts, files, unchanged = [], {}, {}
+    for path in map(Path, paths):
+        with step("read export files", seconds):
+            data = path.read_bytes()
+            frame = read_export(path, contract, data)
+            file_digest = digest(data)
+            del data
+        with step("skip rows read before", seconds):
+            columns = [c for c in frame.columns if c not in (SOURCE, SOURCE_ROW)]
+            rows = pa.array(row_digests(frame, columns, key), ROW_DIGEST)
+            before = landing.rows_read(path.name)
+            seen = pc.is_in(rows, value_set=before).to_numpy(zero_copy_only=False)
+            if seen.any():
+                frame = frame[~seen]
+                unchanged[str(path)] = int(seen.sum())
+            files[path.name] = FileRead(file_digest, pc.unique(pa.concat_arrays([before, rows])))
+        parts.append((str(path), frame))
     prepared = prepare_batches(parts, contract, key)
-    prepared.seconds.update(seconds)
-    return digests, prepared
+    prepared.seconds.update({k: v + prepared.seconds.get(k, 0.0) for k, v in seconds.items()})
+    prepared.unchanged = unchanged
+    return files, prepared
 
 
-def prepared_runs(area: str, runs: list[list[Path]], key: bytes):
+def prepared_runs(area: str, home: Path, runs: list[list[Path]], key: bytes):
     """Each run of files prepared, in order. With several runs, worker processes (one per core)
     prepare the next runs while this process lands the current one; at most one run per worker waits,
     so memory stays bounded."""
     workers = min(os.cpu_count() or 1, PREPARE_WORKERS, len(runs))
     if workers <= 1:
         for paths in runs:
-            yield prepare_files(area, paths, key)
+            yield prepare_files(area, home, paths, key)
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
@@ -86,7 +114,7 @@ def prepared_runs(area: str, runs: list[list[Path]], key: bytes):
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         waiting = deque()
         for paths in runs:
-            waiting.append(pool.submit(prepare_files, area, paths, key))
+            waiting.append(pool.submit(prepare_files, area, home, paths, key))
             if len(waiting) >= workers:
                 yield waiting.popleft().result()
         while waiting:

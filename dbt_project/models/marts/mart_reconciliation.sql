@@ -1,5 +1,6 @@
 {{ config(tags=['published']) }}
--- Nothing lost: per area, every source row read was landed, already landed, or quarantined.
+-- Nothing lost: per area, every source row read was landed, already landed, quarantined, or unchanged
+-- (a re-issued export file's rows read before).
 select
     area,
     count(*) as batches,
@@ -7,7 +8,8 @@ select
     sum(landed)::bigint as landed,
     sum(already_landed)::bigint as already_landed,
     sum(quarantined)::bigint as quarantined,
-    sum(rows_in) = sum(landed) + sum(already_landed) + sum(quarantined) as reconciles,
+    sum(unchanged)::bigint as unchanged,
+    sum(rows_in) = sum(landed) + sum(already_landed) + sum(quarantined) + sum(unchanged) as reconciles,
     max(finished) as last_batch_at
 from {{ ref('stg_landing__batches') }}
 group by area
