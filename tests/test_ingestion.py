@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,6 +71,31 @@ def test_csv_exports_land_once_and_reconcile(tmp_path, home, world):
     [again] = ingest_area(area, home, KEY)
     assert (again.landed, again.already_landed, again.quarantined, again.unchanged) == (1, 0, 0, len(rows) - 1)
     assert again.rows_in == len(rows) and again.reconciles
+
+
+def test_a_backlog_lands_the_same_one_file_at_a_time(tmp_path, world, monkeypatch):
+    """Runs of files land one after another, each checked against what the runs before landed (kept in a
+    scratch file rather than read again): the same landing, quarantine and counts as one run."""
+    from orchestration.ingest import run
+
+    folder = drop_folder(tmp_path, world, "norfolk", ["2021-0"])
+    late = pd.read_csv(folder / "NCAN_referrals_2021-03.csv", encoding="cp1252", dtype=str, keep_default_na=False)
+    closed = late.index[late["Status"] == "Closed"][0]
+    other_outcome = next(o for o in late["Outcome"].unique() if o and o != late.loc[closed, "Outcome"])
+    clash = late.loc[[closed]].assign(Outcome=other_outcome)  # the same version, a different record
+    behind = late.loc[[closed]].assign(**{"Status": "Awaiting Response", "Status Date": "30/09/2021 23:59"})
+    pd.concat([clash, behind]).to_csv(folder / "NCAN_referrals_2021-09.csv", index=False, encoding="cp1252")
+    area = AreaConfig("norfolk", drop_folder=folder)
+    together = ingest_area(area, tmp_path / "together", KEY)
+    monkeypatch.setattr(run, "CHUNK_BYTES", 1)  # every file a run of its own
+    apart = ingest_area(area, tmp_path / "apart", KEY)
+    assert len(together) == len(apart) == 9 and all(r.reconciles for r in apart)
+    counts = lambda reports: [(r.rows_in, r.landed, r.already_landed, r.quarantined, r.reasons) for r in reports]
+    assert counts(apart) == counts(together)
+    assert apart[-1].reasons == {"Status Date: conflictingVersion": 1, "Status: statusOrder": 1}
+    pd.testing.assert_frame_equal(snapshot(tmp_path / "apart", "norfolk").drop(columns="_content_hash"),
+                                  snapshot(tmp_path / "together", "norfolk").drop(columns="_content_hash"))
+    assert not list((tmp_path / "apart" / "state").glob(".*.duckdb*"))  # the scratch file is gone
 
 
 def test_a_reissued_file_costs_only_its_changed_and_new_rows(tmp_path, home, world):
@@ -363,3 +389,62 @@ def test_directories_land_from_both_feed_envelopes_and_from_files(api, home, wor
     services = pd.read_parquet(home / "landing" / "norfolk" / "directory" / "services.parquet")
     assert set(services["issue_labels"].explode()) <= labels  # the directory speaks the contract's labels
 
+
+@pytest.mark.parametrize("key", [KEY, b"k" * 64, b"a-key-longer-than-a-sha256-block-" * 3])
+def test_match_key_hashes_are_hmac_sha256_exactly(key):
+    """The pseudonyms must not change with the way they are computed: landed batches stay linkable."""
+    import hmac
+
+    from orchestration.ingest.privacy import keyed_hash
+
+    values = pd.Series(["JOHN|SMITH|1980-01-02", None, "Siân", "", "JOHN|SMITH|1980-01-02", "x" * 200], dtype=object)
+    expected = [None if v is None else hmac.digest(key, b"norfolk:name_dob\x1f" + v.encode(), "sha256").hex()[:32]
+                for v in values]
+    assert keyed_hash(key, "norfolk:name_dob", values).tolist() == expected
+
+
+def test_content_hashes_are_the_hashes_of_each_rows_public_json():
+    """Content hashes are compared with what was landed before: computing them column-wise must give
+    the very hash of the row's JSON."""
+    from orchestration.ingest.landing import content_hash, content_hashes
+
+    contract = contract_for("tower_hamlets")
+    names = [f.name for f in contract.fields if not f.personal_role]
+    odd = ["Siân \"quoted\" \\ back", None, float("nan"), ["Debt", "Food"], 7, True, "line\r\nbreak\x1f", "", "€"]
+    frame = pd.DataFrame({n: [odd[(k + i) % len(odd)] for i in range(3 * len(odd))] for k, n in enumerate(names)},
+                         dtype=object)
+    frame[names[0]] = [f"id-{i % 4}" for i in range(len(frame))]  # a plain text column, with repeats
+    expected = [content_hash(row, contract) for _, row in frame.iterrows()]
+    assert content_hashes(frame, contract).tolist() == expected
+
+
+def components_by_label_propagation(groups, n, start=None):
+    """The linkage algorithm before scipy (label propagation), kept as the reference."""
+    label = (np.arange(n) if start is None else np.asarray(start)).astype(np.int64)
+    position_of = np.empty(n, np.int64)
+    position_of[label] = np.arange(n)
+    present = [(np.flatnonzero(g >= 0), g[g >= 0]) for g in map(np.asarray, groups) if (np.asarray(g) >= 0).any()]
+    while True:
+        before = label.copy()
+        for rows, group in present:
+            smallest = np.full(group.max() + 1, np.iinfo(np.int64).max)
+            np.minimum.at(smallest, group, label[rows])
+            label[rows] = smallest[group]
+        while not np.array_equal(followed := label[position_of[label]], label):
+            label = followed
+        if np.array_equal(before, label):
+            return label
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_linkage_components_match_label_propagation(seed):
+    from orchestration.ingest.linkage import components
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    groups = [np.where(rng.random(n) < rng.random(), rng.integers(0, max(1, n // int(rng.integers(1, 20))), n), -1)
+              for _ in range(int(rng.integers(1, 9)))]
+    start = rng.permutation(n) if seed % 2 else None
+    found = components(groups, n, start)
+    assert np.array_equal(found, components_by_label_propagation(groups, n, start))
+    assert len(np.unique(found)) < n or n < 50  # the random graphs do join records

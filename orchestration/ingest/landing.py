@@ -79,13 +79,55 @@ class Landing:
     def landed(self, columns: list[str]) -> pd.DataFrame:
         return self.read("referrals", columns)
 
+    @contextmanager
+    def versions_kept(self, columns: list[str]):
+        """For an ingestion of many runs of files: the landed record versions (`columns` of them) read
+        from the Parquet once into a scratch DuckDB file under state/ (it spills to disk), and each
+        batch's added as it lands; landed_versions reads them there rather than every landed file
+        again for each run (quadratic over a backlog)."""
+        scratch = self.state_path.parent / f".{self.area}.versions.duckdb"
+        scratch.unlink(missing_ok=True)
+        files = [str(f) for f in sorted((self.root / "referrals").glob("*.parquet"))]
+        try:
+            with duckdb.connect(str(scratch)) as con:
+                con.execute(f"set memory_limit = '{VERSIONS_MEMORY}'")
+                if files:
+                    present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
+                    select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
+                    con.execute(f"create table versions as select {select} from read_parquet(?, union_by_name=true)",
+                                [files])
+                self.kept = (con, columns)
+                yield
+        finally:
+            self.kept = None
+            scratch.unlink(missing_ok=True)
+            Path(f"{scratch}.wal").unlink(missing_ok=True)
+
+    kept = None  # (connection, columns) while versions_kept
+
+    def keep_versions(self, records: pa.Table) -> None:
+        con, columns = self.kept
+        con.register("landed_now", records.select(columns))
+        con.execute("create table if not exists versions as select * from landed_now limit 0")
+        con.execute("insert into versions by name select * from landed_now")
+        con.unregister("landed_now")
+
     def landed_versions(self, id_column: str, ids: pd.Series, columns: list[str]) -> pd.DataFrame:
         """The landed record versions of the given referrals only: a day's batch costs the referrals it
-        touches, not the whole history (DuckDB filters the Parquet files)."""
+        touches, not the whole history (DuckDB filters the Parquet files, or the versions kept)."""
+        wanted = pd.DataFrame({"id": pd.unique(ids.dropna().astype(str))})
+        if self.kept and self.kept[1] == columns:
+            con = self.kept[0]
+            if not con.execute("select table_name from duckdb_tables() where table_name = 'versions'").fetchall():
+                return pd.DataFrame(columns=columns)
+            con.register("wanted", wanted)
+            try:
+                return con.execute(f'select * from versions where cast("{id_column}" as varchar) in (select id from wanted)').df()
+            finally:
+                con.unregister("wanted")
         files = sorted((self.root / "referrals").glob("*.parquet"))
         if not files:
             return pd.DataFrame(columns=columns)
-        wanted = pd.DataFrame({"id": pd.unique(ids.dropna().astype(str))})
         with duckdb.connect() as con:
             present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
             select = ", ".join(f'"{c}"' if c in present else f'null as "{c}"' for c in columns)
@@ -121,6 +163,8 @@ class Landing:
     def write_batch(self, report: BatchReport, records: pd.DataFrame, quarantine: pd.DataFrame) -> None:
         if len(records):
             write_atomically(self.root / "referrals" / f"{report.batch_id}.parquet", parquet_bytes(records))
+            if self.kept:
+                self.keep_versions(records)
         if len(quarantine):
             write_atomically(self.root / "quarantine" / f"{report.batch_id}.parquet", parquet_bytes(quarantine))
         write_atomically(self.root / "batches" / f"{report.batch_id}.json",
@@ -128,6 +172,7 @@ class Landing:
 
 
 ROW_DIGEST = pa.binary(16)
+VERSIONS_MEMORY = "1GB"
 
 
 def parquet_bytes(frame: pd.DataFrame | pa.Table) -> bytes:
@@ -210,16 +255,21 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
     frame, checked, content, pseudonymised = prepared.frame, prepared.checked, prepared.content, prepared.pseudonymised
     batch_of = np.repeat(np.arange(len(prepared.sources)), [n for _, n in prepared.sources])
     id_field, updated_field = contract.record_key
-    status = contract.by_canonical("status")
     with step("checks against the landed history"):
         # what is landed already of these referrals, read once for every check and batch below
-        before = landing.landed_versions(id_field.name, frame[id_field.name],
-                                         [id_field.name, updated_field.name, status.name, "_content_hash"])
+        before = landing.landed_versions(id_field.name, frame[id_field.name], history_columns(contract))
         quarantined_before = set(landing.quarantined(["_quarantine_key"])["_quarantine_key"])
         failures = list(checked.failures) + status_regressions(frame, contract, before, checked.failures)
-        seen = dict(zip(zip(before[id_field.name].astype(str), before[updated_field.name].astype(str)),
-                        before["_content_hash"]))
-        failures += conflicting_versions(frame, content, contract, seen, {f.row for f in failures})
+        keys = version_keys(frame[id_field.name], frame[updated_field.name])
+        landed_content = pd.Series(before["_content_hash"].to_numpy(dtype=object),
+                                   index=version_keys(before[id_field.name], before[updated_field.name]))
+        landed_content = landed_content[~landed_content.index.duplicated(keep="last")]
+        failures += conflicting_versions(frame, keys, content, contract, landed_content, {f.row for f in failures})
+        # a record version lands once: the first good row under its key, unless it was landed before
+        # (rows repeated across pages or files are already landed)
+        good = keys.drop(index=sorted({f.row for f in failures}))
+        new = pd.Series(False, index=frame.index)
+        new[good.index] = ~good.isin(landed_content.index).to_numpy() & ~good.duplicated().to_numpy()
     failures_of = {k: [] for k in range(len(prepared.sources))}
     for f in failures:
         failures_of[batch_of[f.row]].append(f)
@@ -228,9 +278,20 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
         for k, (source, _) in enumerate(prepared.sources):
             rows = frame.index[batch_of == k]
             reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
-                                    pseudonymised, seen, quarantined_before, checked.statistics,
+                                    pseudonymised, new[rows], quarantined_before, checked.statistics,
                                     prepared.unchanged.get(source, 0)))
     return reports
+
+
+def history_columns(contract: SourceContract) -> list[str]:
+    """The landed columns the checks against the landed history need."""
+    id_field, updated_field = contract.record_key
+    return [id_field.name, updated_field.name, contract.by_canonical("status").name, "_content_hash"]
+
+
+def version_keys(ids: pd.Series, updated: pd.Series) -> pd.Series:
+    """A record version's key (referral id, last change) as one text per row."""
+    return (ids.astype(str).fillna("") + "\x1f" + updated.astype(str).fillna("")).astype(object)
 
 
 def content_hash(row: pd.Series, contract: SourceContract) -> str:
@@ -238,48 +299,54 @@ def content_hash(row: pd.Series, contract: SourceContract) -> str:
 
 
 def content_hashes(frame: pd.DataFrame, contract: SourceContract) -> pd.Series:
-    """content_hash of every row, column-wise (the same JSON text as public_json, without a pandas row
-    per record)."""
+    """content_hash of every row, column-wise: the very JSON text of public_json (json.dumps writes a
+    dict as "{" + ", ".join(key + ": " + value) + "}"), each column's distinct values encoded once."""
     names = [f.name for f in contract.fields if not f.personal_role]
-    columns = [frame[n].to_numpy(dtype=object) for n in names]
-    hashes = [hashlib.sha256(json.dumps(dict(zip(names, values)), ensure_ascii=False, default=str).encode()).hexdigest()[:32]
-              for values in zip(*columns)]
+    fields = [json_fields(n, frame[n].to_numpy(dtype=object)) for n in names]
+    sha256 = hashlib.sha256
+    hashes = [sha256(("{" + ", ".join(row) + "}").encode()).hexdigest()[:32] for row in zip(*fields)]
     return pd.Series(hashes, index=frame.index, dtype=object)
 
 
-def conflicting_versions(frame: pd.DataFrame, content: pd.Series, contract: SourceContract, seen: dict,
-                         failed: set) -> list[Failure]:
+def json_fields(name: str, values: np.ndarray) -> np.ndarray:
+    """'"name": value' for each value, as json.dumps writes it inside a row's dict."""
+    key = json.dumps(name, ensure_ascii=False) + ": "
+    encode = lambda v: key + json.dumps(v, ensure_ascii=False, default=str)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):  # lists, numbers: one by one
+        return np.array([encode(v) for v in values], dtype=object)
+    codes, uniques = pd.factorize(values)
+    text = json.encoder.encode_basestring  # what json.dumps does with a str, ensure_ascii=False
+    out = np.array([key + text(v) for v in uniques] + [key + "null"], dtype=object)[codes]
+    missing = np.flatnonzero(codes == -1)
+    out[missing] = [key + "null" if v is None else encode(v) for v in values[missing]]  # NaN stays NaN
+    return out
+
+
+def conflicting_versions(frame: pd.DataFrame, keys: pd.Series, content: pd.Series, contract: SourceContract,
+                         landed_content: pd.Series, failed: set) -> list[Failure]:
     """Two different records under one key (referral id, last change): the later one is quarantined,
     never silently dropped as a repeat. The first record under a key (landed before, else the first in
-    the batch) is the one the others must equal."""
-    id_field, updated_field = contract.record_key
-    rows = frame.drop(index=list(failed))
-    keys = rows[id_field.name].astype(str) + "\x1f" + rows[updated_field.name].astype(str)
-    first = content[rows.index].groupby(keys, sort=False).transform("first")
-    landed_content = {f"{i}\x1f{u}": h for (i, u), h in seen.items()}
-    landed = keys.map(lambda k: landed_content.get(k, MISSING))
-    first = first.where(landed.map(lambda v: v is MISSING), landed)
-    conflict = first.notna() & (first != content[rows.index])
+    the batch) is the one the others must equal. `landed_content`: the landed content hash by key."""
+    updated_field = contract.record_key[1]
+    keys = keys.drop(index=list(failed))
+    mine = content[keys.index]
+    first = mine.groupby(keys, sort=False).transform("first")
+    landed = keys.map(landed_content)
+    first = first.where(landed.isna(), landed)
+    conflict = first.notna() & (first != mine)
     return [Failure(int(row), updated_field.name, "conflictingVersion", str(frame.at[row, updated_field.name]))
-            for row in rows.index[conflict.to_numpy()]]
-
-
-MISSING = object()
+            for row in keys.index[conflict.to_numpy()]]
 
 
 def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
-             landing: Landing, pseudonymised: pa.Table, seen: dict, quarantined_before: set,
+             landing: Landing, pseudonymised: pa.Table, new: pd.Series, quarantined_before: set,
              statistics: dict, unchanged: int = 0) -> BatchReport:
+    """One batch landed: its rows marked `new` (record versions not landed before), its failures set
+    aside, and its reconciliation record."""
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    id_field, updated_field = contract.record_key
     bad_rows = sorted({f.row for f in failures})
-    good = frame.drop(index=bad_rows).drop_duplicates([id_field.name, updated_field.name])  # repeated across pages
-    repeated_in_batch = len(frame) - len(bad_rows) - len(good)
-    keys = list(zip(good[id_field.name].astype(str), good[updated_field.name].astype(str)))
-    new = pd.Series([k not in seen for k in keys], index=good.index, dtype=bool)
-    seen.update(zip(keys, content[good.index]))
-    landing_rows = good.index[new]  # the prepared frame's rows are numbered 0.. as the table's
+    landing_rows = new.index[new.to_numpy()]  # the prepared frame's rows are numbered 0.. as the table's
     records = pseudonymised.take(np.asarray(landing_rows, dtype=np.int64)).replace_schema_metadata(None)
     records = records.append_column("_content_hash", pa.array(content[landing_rows].tolist(), pa.string()))
     records = records.append_column("_batch_id", pa.array([batch_id] * len(records), pa.string()))
@@ -299,7 +366,7 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
     report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame) + unchanged,
-                         landed=len(records), already_landed=int((~new).sum()) + repeated_in_batch,
+                         landed=len(records), already_landed=len(frame) - len(bad_rows) - len(records),
                          quarantined=len(bad_rows), unchanged=unchanged, reasons=reasons, rules=statistics, started=started,
                          finished=now_iso())
     landing.write_batch(report, records, quarantine)
@@ -340,7 +407,8 @@ def status_regressions(frame: pd.DataFrame, contract: SourceContract, before: pd
     if not order:
         return []
     id_field, updated_field = contract.record_key
-    rank_of = lambda values: values.map(lambda s: order.get(status.canonical_values.get(s)))
+    rank = {raw: order.get(canonical) for raw, canonical in status.canonical_values.items()}
+    rank_of = lambda values: values.map(rank).astype(float)
     failed = {f.row for f in already}
     rows = pd.DataFrame({"id": frame[id_field.name].astype(str), "rank": rank_of(frame[status.name]),
                          "when": parse_times(frame[updated_field.name], updated_field.format)})

@@ -24,32 +24,31 @@ def link(records: pd.DataFrame, key_columns: list[str], record_key: str = "recor
 def components(groups: list[np.ndarray], n: int, start: np.ndarray | None = None) -> np.ndarray:
     """Connected components of n records, where records with the same code in any of `groups` (one
     code per record, -1 for none) are joined: each record's label is the smallest `start` value
-    (default its position) in its component. Label propagation, vectorised: each pass gives every
-    code's records the smallest label among them, until nothing changes."""
-    label = (np.arange(n) if start is None else np.asarray(start)).astype(np.int64)
-    position_of = np.empty(n, np.int64)
-    position_of[label] = np.arange(n)
-    present_groups = []
+    (default its position) in its component. Each code joins its records to the code's first record
+    (a star per code), and scipy finds the components of that graph in one pass."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    label = np.arange(n, dtype=np.int64) if start is None else np.asarray(start).astype(np.int64)
+    sources, targets = [], []
     for group in groups:
         group = np.asarray(group)
-        rows = np.flatnonzero(group >= 0)
+        rows = np.flatnonzero(group >= 0).astype(np.int32)
         if len(rows):
-            present_groups.append((rows, group[rows]))
-    while True:
-        before = label.copy()
-        for rows, group in present_groups:
-            smallest = np.full(group.max() + 1, np.iinfo(np.int64).max)
-            np.minimum.at(smallest, group, label[rows])
-            label[rows] = smallest[group]
-        # follow labels to their own labels (path compression), so chains collapse quickly
-        while True:
-            followed = label[position_of[label]]
-            if np.array_equal(followed, label):
-                break
-            label = followed
-        if np.array_equal(before, label):
-            break
-    return label
+            codes = group[rows]
+            first = np.full(codes.max() + 1, -1, dtype=np.int32)
+            first[codes[::-1]] = rows[::-1]  # each code's first record
+            sources.append(rows)
+            targets.append(first[codes])
+    if not sources or n == 0:
+        return label
+    sources, targets = np.concatenate(sources), np.concatenate(targets)
+    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n)).tocsr()
+    del sources, targets
+    count, component = connected_components(graph, directed=False)
+    smallest = np.full(count, np.iinfo(np.int64).max)
+    np.minimum.at(smallest, component, label)
+    return smallest[component]
 
 
 def pair_quality(predicted: pd.Series, truth: pd.Series) -> dict:

@@ -88,9 +88,25 @@ def map_distinct(values: pd.Series, function=None, all_at_once=None) -> pd.Serie
 
 def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
     """HMAC-SHA256 of each value (None stays None), namespaced by purpose so keys never collide."""
-    prefix, digest = purpose.encode() + b"\x1f", hmac.digest
-    return map_distinct(values, all_at_once=lambda distinct: [digest(key, prefix + v.encode(), "sha256").hex()[:32]
-                                                              for v in distinct])
+    return map_distinct(values, all_at_once=lambda distinct: hmac_hex(key, purpose.encode() + b"\x1f", distinct))
+
+
+def hmac_hex(key: bytes, prefix: bytes, messages: list[str]) -> list[str]:
+    """hmac.digest(key, prefix + message, "sha256").hex()[:32] of each message, identical (tested) and
+    about twice as fast: HMAC spelled out (RFC 2104), with the key's padded blocks and the prefix
+    hashed once, not once per message."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    inner.update(prefix)
+    inner_copy, outer_copy = inner.copy, hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    out = []
+    for message in messages:
+        h = inner_copy()
+        h.update(message.encode())
+        o = outer_copy()
+        o.update(h.digest())
+        out.append(o.hexdigest()[:32])
+    return out
 
 
 def row_digests(frame: pd.DataFrame, columns: list[str], key: bytes) -> list[bytes]:

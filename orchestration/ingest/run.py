@@ -4,7 +4,7 @@ import fcntl
 import hashlib
 import os
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 
 from ..config import AreaConfig
 from .contracts import contract_for
-from .landing import ROW_DIGEST, BatchReport, Landing, Prepared, land_batches, land_prepared, prepare_batches, step
+from .landing import (ROW_DIGEST, BatchReport, Landing, Prepared, history_columns, land_batches, land_prepared,
+                      prepare_batches, step)
 from .linkage import components
 from .privacy import MATCH_KEYS, row_digests
 from .sources import SOURCE, SOURCE_ROW, ApiSettings, fetch_changes, read_export
@@ -58,13 +59,15 @@ def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) ->
     contract = contract_for(area.key)
     landing = Landing(home, area.key)
     reports = []
-    for files, prepared in prepared_runs(area.key, home, chunks(paths, CHUNK_BYTES), key):
-        reports += land_prepared(prepared, contract, landing)
-        for name, read in files.items():
-            landing.remember_rows_read(name, read.rows_read)
-        state = landing.state()
-        state["files"].update({name: read.digest for name, read in files.items()})
-        landing.commit_state(state)
+    runs = chunks(paths, CHUNK_BYTES)
+    with landing.versions_kept(history_columns(contract)) if len(runs) > 1 else nullcontext():
+        for files, prepared in prepared_runs(area.key, home, runs, key):
+            reports += land_prepared(prepared, contract, landing)
+            for name, read in files.items():
+                landing.remember_rows_read(name, read.rows_read)
+            state = landing.state()
+            state["files"].update({name: read.digest for name, read in files.items()})
+            landing.commit_state(state)
     return reports
 
 

@@ -128,9 +128,13 @@ class Distinct:
         self.originals = values.to_numpy(dtype=object)[first]
 
 
+def padded(values: np.ndarray, length: int) -> np.ndarray:
+    return np.concatenate([values, np.full(length - len(values), None, dtype=object)])
+
+
 def column_groups(sizes: dict[str, int]) -> list[list[str]]:
-    """Columns with similar numbers of distinct values share one GX run (each column's values repeated
-    to the run's length); a column with far fewer values than the run gets a run of its own."""
+    """Columns with similar numbers of distinct values share one GX run (each column padded to the
+    run's length); a column with far fewer values than the run gets a run of its own."""
     groups: list[list[str]] = []
     length = 0
     for name in sorted(sizes, key=lambda n: -sizes[n]):
@@ -159,8 +163,10 @@ def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None
     for group in column_groups({name: len(d.uniques) for name, d in distinct.items()}):
         length = max(len(distinct[name].uniques) for name in group)
         # object columns: pandas would otherwise infer its string type and turn None into NaN
-        data = pd.DataFrame({name: np.resize(distinct[name].uniques, length) for name in group}, dtype=object)
-        originals = pd.DataFrame({name: np.resize(distinct[name].originals, length) for name in group}, dtype=object)
+        # shorter columns padded with missing values, which the rules skip (each value is checked once) and
+        # whose verdicts are dropped below (where a rule does not skip them: nullValues)
+        data = pd.DataFrame({name: padded(distinct[name].uniques, length) for name in group}, dtype=object)
+        originals = pd.DataFrame({name: padded(distinct[name].originals, length) for name in group}, dtype=object)
         extra, derived = derived_columns(originals, contract, now)
         data = pd.concat([data, extra], axis=1)
         # positions as in one suite over all rows: derived columns first, then each field's rules
@@ -174,9 +180,10 @@ def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None
     failures, statistics = [], {}
     for _, expectation, field, rule, result in sorted(checked, key=lambda c: c[0]):
         d = distinct[field]
-        failing = np.unique(np.asarray(result.result.get("unexpected_index_list") or [], dtype=np.int64) % len(d.uniques))
+        failing = np.asarray(result.result.get("unexpected_index_list") or [], dtype=np.int64)
+        failing = np.unique(failing[failing < len(d.uniques)])
         rows = np.flatnonzero(np.isin(d.codes, failing)) if len(failing) else np.array([], dtype=np.int64)
-        statistics[f"{field}: {rule}"] = {"evaluated": len(frame), "unexpected": len(rows), "success": bool(result.success)}
+        statistics[f"{field}: {rule}"] = {"evaluated": len(frame), "unexpected": len(rows), "success": len(rows) == 0}
         values = frame[field].to_numpy(dtype=object)
         for position in rows:
             value = values[position]
