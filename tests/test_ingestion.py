@@ -203,6 +203,18 @@ def test_a_wrong_encoding_stops_the_batch(tmp_path, home, world):
         ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
 
 
+def test_a_row_with_too_many_fields_stops_the_batch_saying_where(tmp_path, home, world):
+    folder = drop_folder(tmp_path, world, "oldham", ["202206"])
+    export = next(folder.iterdir())
+    lines = export.read_bytes().split(b"\n")
+    lines[3] = lines[3].rstrip(b"\r") + b",Sian owes money"
+    export.write_bytes(b"\n".join(lines))
+    with pytest.raises(BatchError, match=r"ocan_export_202206.csv: line 4 has \d+ fields") as error:
+        ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+    assert "Sian" not in str(error.value)
+    assert not list((home / "landing" / "oldham" / "referrals").glob("*.parquet"))
+
+
 def test_bom_windows_line_endings_and_welsh_names(tmp_path, home, world):
     folder = drop_folder(tmp_path, world, "oldham", ["202207"])
     export = next(folder.iterdir())
