@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from orchestration.config import AreaConfig
@@ -142,11 +143,13 @@ def test_row_digests_tell_rows_apart_and_depend_on_the_key():
 
     frame = pd.DataFrame({"a": ["x", "x", "x\x1fy", "x", None, "\x1e", ""], "b": ["y", "y", None, "\x1fy", "z", "z", "z"]},
                          dtype=object)
-    digests = row_digests(frame, ["a", "b"], KEY)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    digests = row_digests(table, KEY)
     assert digests[0] == digests[1] and len(set(digests)) == len(frame) - 1 and all(len(d) == 16 for d in digests)
-    clean = frame.iloc[[0, 4]]
-    assert row_digests(clean, ["a", "b"], KEY) == [digests[0], digests[4]]  # a row's digest never depends on the others
-    assert row_digests(frame, ["a", "b"], b"another-key-entirely-0123456789abcdef")[0] != digests[0]
+    clean = table.take([0, 4])
+    assert row_digests(clean, KEY) == [digests[0], digests[4]]  # a row's digest never depends on the others
+    assert row_digests(table, b"another-key-entirely-0123456789abcdef")[0] != digests[0]
+    assert row_digests(table.rename_columns(["a", "c"]), KEY)[0] != digests[0]  # nor on the header
 
 
 def test_bad_rows_are_quarantined_with_file_row_field_and_rule(tmp_path, home, world):

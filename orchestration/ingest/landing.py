@@ -389,13 +389,20 @@ def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> p
     dob_format = contract.personal["dob"].format
     keys = privacy.match_keys(key, contract.area, personal, dob_format)
     sent = contract.by_canonical("sent_at")
-    sent_day = parse_times(frame[sent.name], sent.format).dt.normalize()
-    dob = privacy.parse_dates(personal["dob"], dob_format)
+    sent_day = each_distinct(frame[sent.name], lambda v: parse_times(v, sent.format).dt.normalize())
+    dob = each_distinct(personal["dob"], lambda v: privacy.parse_dates(v, dob_format))
     public = frame[[f.name for f in contract.fields if not f.personal_role]].copy()
     public["_age_band"] = privacy.age_band(dob, sent_day)
     public[SOURCE] = frame[SOURCE]
     public[SOURCE_ROW] = frame[SOURCE_ROW]
     return pd.concat([public, keys], axis=1)
+
+
+def each_distinct(values: pd.Series, parse) -> pd.Series:
+    """`parse` of a column, done once per distinct value (times and dates repeat across rows)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    parsed = parse(pd.Series(np.append(uniques, None), dtype=object)).to_numpy()
+    return pd.Series(parsed[np.where(codes < 0, len(uniques), codes)], index=values.index)
 
 
 def status_regressions(frame: pd.DataFrame, contract: SourceContract, before: pd.DataFrame,

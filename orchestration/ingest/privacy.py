@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KEY_ENV = "CCS_PSEUDONYMISATION_KEY"
 AGE_BANDS = [(0, 18, "0-17"), (18, 25, "18-24"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"),
@@ -109,25 +111,28 @@ def hmac_hex(key: bytes, prefix: bytes, messages: list[str]) -> list[str]:
     return out
 
 
-def row_digests(frame: pd.DataFrame, columns: list[str], key: bytes) -> list[bytes]:
+def row_digests(table: pa.Table, key: bytes) -> list[bytes]:
     """A keyed digest (BLAKE2b, 16 bytes) of each row's raw fields, so the rows of a re-issued export
     file that were read before are recognised without keeping the rows (they hold personal data). The
     digest key is derived from the pseudonymisation key and the header: without the key a digest
     reveals nothing, not even whether a guessed row is in a file."""
-    row_key = hmac.digest(key, "\x1f".join(["row-digest", *columns]).encode(), "sha256")
-    values = [frame[c].to_numpy(dtype=object) for c in columns]
-    missing = sum(int(frame[c].isna().sum()) for c in columns)
-    rows = ["\x1f".join(fields) for fields in zip(*[np.where(pd.isna(v), "\x1e", v) for v in values])]
+    row_key = hmac.digest(key, "\x1f".join(["row-digest", *table.column_names]).encode(), "sha256")
+    columns = [c.cast(pa.string()) for c in table.columns]
     # the fields joined with \x1f, a missing one as \x1e, tell rows apart unless a value holds one of
     # those characters: such a row (never seen in an export so far) is spelled out as a tuple instead,
     # after a \x1e and "(" that no joined row starts with
-    text = "".join(rows)
-    if text.count("\x1f") != len(rows) * (len(columns) - 1) or text.count("\x1e") != missing:
-        for k, fields in enumerate(zip(*values)):
-            if any(isinstance(v, str) and ("\x1f" in v or "\x1e" in v) for v in fields):
-                rows[k] = "\x1e" + repr(fields)
+    joined = pc.binary_join_element_wise(*[pc.fill_null(c, "\x1e") for c in columns], "\x1f")
+    separators = pc.sum(pc.count_substring(joined, "\x1f")).as_py() or 0
+    missing_marks = pc.sum(pc.count_substring(joined, "\x1e")).as_py() or 0
+    rows = joined.cast(pa.binary()).to_pylist()
+    if separators != len(rows) * (len(columns) - 1) or missing_marks != sum(c.null_count for c in columns):
+        odd = [pc.match_substring_regex(c, "[\x1e\x1f]").fill_null(False).to_numpy(zero_copy_only=False)
+               for c in columns]
+        flagged = np.flatnonzero(np.logical_or.reduce(odd))
+        for k in flagged:
+            rows[k] = ("\x1e" + repr(tuple(c[int(k)].as_py() for c in columns))).encode()
     blake2b = hashlib.blake2b
-    return [blake2b(row.encode(), key=row_key, digest_size=16).digest() for row in rows]
+    return [blake2b(row, key=row_key, digest_size=16).digest() for row in rows]
 
 
 def normalise_one_name(v: str) -> str | None:
@@ -197,15 +202,17 @@ def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -
     linked within an area's system, never across areas. Made once per distinct combination of the
     personal fields (a referral's versions, and most of a person's referrals, repeat them)."""
     used = personal[[c for c in MATCH_ROLES if c in personal]]
-    codes = pd.DataFrame({c: pd.factorize(used[c])[0] for c in used.columns})
-    group = codes.groupby(list(codes.columns), sort=False).ngroup().to_numpy()
+    group = np.zeros(len(used), dtype=np.int64)
+    for c in used.columns:  # the combination's number, column by column (kept small by factorising)
+        codes, uniques = pd.factorize(used[c])
+        group = pd.factorize(group * (len(uniques) + 1) + codes + 1)[0]
     first = np.unique(group, return_index=True)[1]  # a row of each distinct combination, in group order
-    distinct = used.iloc[first]
-    parts = match_parts(distinct, dob_format).astype("string")
+    parts = match_parts(used.iloc[first], dob_format)
+    text = {c: pa.array(parts[c].to_numpy(dtype=object), pa.string(), from_pandas=True) for c in parts.columns}
     out = {}
     for name, needs in MATCH_KEYS.items():
-        first_part, *rest = needs
-        joined = parts[first_part].str.cat([parts[c] for c in rest], sep="|") if rest else parts[first_part]  # missing part: NA
-        hashed = keyed_hash(key, f"{area}:{name}", joined.astype(object).where(joined.notna(), None))
+        # the parts joined with "|"; a missing part: no key
+        joined = pc.binary_join_element_wise(*[text[c] for c in needs], "|") if len(needs) > 1 else text[needs[0]]
+        hashed = keyed_hash(key, f"{area}:{name}", pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object))
         out[f"mk_{name}"] = hashed.to_numpy(dtype=object)[group]
     return pd.DataFrame(out, index=personal.index)

@@ -19,7 +19,7 @@ from .landing import (ROW_DIGEST, BatchReport, Landing, Prepared, history_column
                       prepare_batches, step)
 from .linkage import components
 from .privacy import MATCH_KEYS, row_digests
-from .sources import SOURCE, SOURCE_ROW, ApiSettings, fetch_changes, read_export
+from .sources import ApiSettings, export_frame, fetch_changes, read_export_table
 from .validate import parse_times
 
 
@@ -82,19 +82,20 @@ def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple
     for path in map(Path, paths):
         with step("read export files", seconds):
             data = path.read_bytes()
-            frame = read_export(path, contract, data)
+            table = read_export_table(path, contract, data)
             file_digest = digest(data)
             del data
         with step("skip rows read before", seconds):
-            columns = [c for c in frame.columns if c not in (SOURCE, SOURCE_ROW)]
-            rows = pa.array(row_digests(frame, columns, key), ROW_DIGEST)
+            rows = pa.array(row_digests(table, key), ROW_DIGEST)
             before = landing.rows_read(path.name)
-            seen = pc.is_in(rows, value_set=before).to_numpy(zero_copy_only=False)
-            if seen.any():
-                frame = frame[~seen]
-                unchanged[str(path)] = int(seen.sum())
+            changed = np.flatnonzero(~pc.is_in(rows, value_set=before).to_numpy(zero_copy_only=False))
+            if len(changed) < len(table):
+                table = table.take(changed)
+                unchanged[str(path)] = len(rows) - len(changed)
             files[path.name] = FileRead(file_digest, pc.unique(pa.concat_arrays([before, rows])))
-        parts.append((str(path), frame))
+        with step("read export files", seconds):
+            parts.append((str(path), export_frame(table, path, changed)))
+        del table
     prepared = prepare_batches(parts, contract, key)
     prepared.seconds.update({k: v + prepared.seconds.get(k, 0.0) for k, v in seconds.items()})
     prepared.unchanged = unchanged

@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -36,6 +37,23 @@ def check_columns(found: list[str], contract: SourceContract, where: str) -> Non
 
 def read_export(path: Path, contract: SourceContract, raw: bytes | None = None) -> pd.DataFrame:
     """An export file (or the bytes read from it), decoded with the encoding its contract states."""
+    return export_frame(read_export_table(path, contract, raw), path)
+
+
+def export_frame(table: pa.Table, path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """An export file's table as object columns of str, None where a field is empty (as the checks and
+    the privacy boundary expect), with its source; `rows`: the table's rows are these rows of the file
+    (0-based), not all of them in order."""
+    frame = pd.DataFrame({c: values.to_numpy(zero_copy_only=False) for c, values in zip(table.column_names, table.columns)},
+                         dtype=object)
+    frame[SOURCE] = Path(path).name
+    frame[SOURCE_ROW] = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows) + 1
+    return frame
+
+
+def read_export_table(path: Path, contract: SourceContract, raw: bytes | None = None) -> pa.Table:
+    """An export file's rows, every column as text (names stripped), checked against its contract's
+    encoding and columns."""
     stated = encoding = contract.properties.get("encoding", "utf-8")
     raw = Path(path).read_bytes() if raw is None else raw
     if encoding == "utf-8-sig" and not raw.startswith(b"\xef\xbb\xbf"):
@@ -52,12 +70,7 @@ def read_export(path: Path, contract: SourceContract, raw: bytes | None = None) 
     table = read_csv_text(text, path)
     columns = [c.strip() for c in table.column_names]
     check_columns(columns, contract, str(path))
-    # object columns of str, None where a field is empty (as the checks and the privacy boundary expect)
-    frame = pd.DataFrame({c: values.to_numpy(zero_copy_only=False) for c, values in zip(columns, table.columns)},
-                         dtype=object)
-    frame[SOURCE] = Path(path).name
-    frame[SOURCE_ROW] = range(1, len(frame) + 1)
-    return frame
+    return table.rename_columns(columns)
 
 
 def read_csv_text(text: str, path: Path) -> pa.Table:
