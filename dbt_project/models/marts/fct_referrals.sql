@@ -1,11 +1,11 @@
 -- One row per referral: its latest known state, who it belongs to (pseudonym), where they live, the
 -- organisations on each side and their types, its contact SLA, and the unmet-demand flags (bounce,
 -- sent while the service's intake was paused).
-with versions as (select * from {{ ref('int_referral_versions') }}),
-
-latest as (
-    select * from versions
-    qualify row_number() over (partition by area, referral_id order by changed_at desc) = 1
+-- A referral's latest version is its newest change (a version is keyed by referral and change time): a
+-- narrow aggregate finds it, then what the bounce windows need of it, and the wide versions are read
+-- once and joined to that; never sorted or held in memory (at 10 million referrals that spilled to disk).
+with newest as (
+    select area, referral_id, max(changed_at) as changed_at from {{ ref('int_referral_versions') }} group by all
 ),
 
 people as (
@@ -15,46 +15,74 @@ people as (
     {% endfor %}
 ),
 
-as_of as (select area, cast(max(changed_at) as date) as as_of_date from versions group by area),
+needs as (
+    select v.area, v.referral_id, v.changed_at, p.person_key, v.primary_issue, v.sent_at,
+           v.accepted_at is not null as accepted, v.receiving_service_id,
+           date_diff('day', date '1970-01-01', cast(v.sent_at as date)) as sent_day
+    from {{ ref('int_referral_versions') }} as v
+    semi join newest as n using (area, referral_id, changed_at)
+    left join people as p using (area, referral_id)
+),
+
+-- A bounce: the third or later referral of a person for the same issue within 90 days (the
+-- referral's day and the 89 before), none of those accepted. Only a person's issue with three or more
+-- referrals can have one, so the windows sort just those (a few percent). They are found by a hash of
+-- the three (a collision only adds a need with fewer, which the windows then find is no bounce).
+repeated_needs as (
+    select hash(area, person_key, primary_issue) as need from needs group by need having count(*) >= 3
+),
+
+bounces as (
+    select
+        area,
+        referral_id,
+        row_number() over need_in_order
+            - count(*) over (need_by_day range between unbounded preceding and 90 preceding) as place_in_90_days,
+        count(*) filter (where accepted) over (need_by_day range between 89 preceding and current row)
+            as accepted_in_90_days
+    from needs
+    where hash(area, person_key, primary_issue) in (select need from repeated_needs)
+    window
+        need_in_order as (partition by area, person_key, primary_issue order by sent_at, referral_id),
+        need_by_day as (partition by area, person_key, primary_issue order by sent_day)
+),
+
+paused as (
+    select distinct n.area, n.referral_id
+    from needs as n
+    join {{ ref('int_intake_pauses') }} as p
+        on p.area = n.area and p.service_id = n.receiving_service_id
+        and n.sent_day between date_diff('day', date '1970-01-01', p.paused_from)
+                           and date_diff('day', date '1970-01-01', p.paused_to)
+),
+
+keyed as (
+    select n.area, n.referral_id, n.changed_at, n.person_key,
+           coalesce(b.place_in_90_days >= 3 and b.accepted_in_90_days = 0, false) as is_bounce,
+           paused.referral_id is not null as sent_during_paused_intake
+    from needs as n
+    left join bounces as b using (area, referral_id)
+    left join paused using (area, referral_id)
+),
+
+-- the latest change seen in the area
+as_of as (select area, cast(max(changed_at) as date) as as_of_date from {{ ref('int_referral_versions') }} group by area),
 
 dates as (select date_day, working_day_number from {{ ref('dim_date') }}),
 
 organisations as (select area, organisation_id, organisation_type from {{ ref('int_organisations') }}),
 
-paused as (
-    select distinct l.area, l.referral_id
-    from latest as l
-    join {{ ref('int_intake_pauses') }} as p
-        on p.area = l.area and p.service_id = l.receiving_service_id
-        and cast(l.sent_at as date) between p.paused_from and p.paused_to
-),
-
 referrals as (
     select
-        l.*,
-        p.person_key,
-        cast(l.sent_at as date) as sent_date,
-        case when l.lsoa_vintage = '2011' then l.lsoa_code else bridge.lsoa11_code end as lsoa11_code
-    from latest as l
-    left join people as p using (area, referral_id)
-    left join {{ ref('int_lsoa21_to_lsoa11') }} as bridge on l.lsoa_vintage = '2021' and bridge.lsoa21_code = l.lsoa_code
-),
-
--- A bounce: the third or later referral of a person for the same issue within 90 days (the
--- referral's day and the 89 before), none of those accepted.
-bounces as (
-    select
-        area,
-        referral_id,
-        row_number() over same_need
-            - count(*) over (same_need_by_day range between unbounded preceding and 90 preceding) as place_in_90_days,
-        sum(case when accepted_at is not null then 1 else 0 end)
-            over (same_need_by_day range between 89 preceding and current row) as accepted_in_90_days
-    from referrals
-    window
-        same_need as (partition by area, person_key, primary_issue order by sent_at),
-        same_need_by_day as (partition by area, person_key, primary_issue
-                             order by date_diff('day', date '1970-01-01', sent_date))
+        v.area, v.referral_id, k.person_key, v.sent_at, cast(v.sent_at as date) as sent_date, v.status,
+        v.decline_reason, v.outcome, v.issues, v.primary_issue, v.accepted_at, v.contacted_at, v.closed_at,
+        v.referring_organisation_id, v.referrer_user_id, v.receiving_service_id, v.receiving_organisation_id,
+        v.lsoa_code, v.lsoa_vintage,
+        case when v.lsoa_vintage = '2011' then v.lsoa_code else bridge.lsoa11_code end as lsoa11_code,
+        v.age_band, k.is_bounce, k.sent_during_paused_intake
+    from {{ ref('int_referral_versions') }} as v
+    join keyed as k using (area, referral_id, changed_at)
+    left join {{ ref('int_lsoa21_to_lsoa11') }} as bridge on v.lsoa_vintage = '2021' and bridge.lsoa21_code = v.lsoa_code
 )
 
 select
@@ -91,11 +119,9 @@ select
     r.accepted_at is not null and as_of_day.working_day_number - sent.working_day_number >= 8
         and r.contacted_at is not null
         and contacted.working_day_number - sent.working_day_number <= 8 as sla_met,
-    b.place_in_90_days >= 3 and b.accepted_in_90_days = 0 as is_bounce,
-    paused.referral_id is not null as sent_during_paused_intake
+    r.is_bounce,
+    r.sent_during_paused_intake
 from referrals as r
-left join bounces as b using (area, referral_id)
-left join paused using (area, referral_id)
 left join {{ ref('issue_groups') }} as g on g.issue = r.primary_issue
 left join organisations as referrer on referrer.area = r.area and referrer.organisation_id = r.referring_organisation_id
 left join organisations as receiver on receiver.area = r.area and receiver.organisation_id = r.receiving_organisation_id

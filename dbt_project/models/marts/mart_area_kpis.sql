@@ -3,29 +3,78 @@
 -- earlier. A period is complete when the area's data covers all of it: from its first referral to its
 -- latest change, which must reach the period's last working day. Growth is given only between two
 -- complete periods (a year that started mid-way is no baseline).
-with referrals as (
+-- Counted per month first; a quarter's or year's counts are sums of its months, and its distinct people,
+-- staff accounts and organisations are counted from the distinct (month, person) and such pairs (so the
+-- referrals are read a few times, narrowly, never copied once per period type).
+with months as (
     select
-        f.*,
-        coalesce(f.referring_organisation_type = 'local_authority' or f.receiving_organisation_type = 'local_authority',
-                 false) as involves_la
-    from {{ ref('fct_referrals') }} as f
+        area,
+        sent_month as month,
+        count(*) as referrals,
+        count(*) filter (where accepted_at is not null) as accepted,
+        count(*) filter (where accepted_at is not null or decline_reason is not null) as responded,
+        count(*) filter (where referring_organisation_type = 'local_authority'
+                         or receiving_organisation_type = 'local_authority') as referrals_to_or_from_la
+    from {{ ref('fct_referrals') }}
+    group by all
+),
+
+person_months as (select distinct area, sent_month as month, person_key from {{ ref('fct_referrals') }}),
+
+user_months as (select distinct area, sent_month as month, referrer_user_id from {{ ref('fct_referrals') }}),
+
+organisation_months as (
+    select distinct area, sent_month as month, referring_organisation_id as organisation_id from {{ ref('fct_referrals') }}
+    union
+    select distinct area, sent_month, receiving_organisation_id from {{ ref('fct_referrals') }}
 ),
 
 coverage as (
     select area, min(sent_date) as first_day, max(cast(coalesce(closed_at, contacted_at, accepted_at, sent_at) as date)) as last_day
-    from referrals group by area
+    from {{ ref('fct_referrals') }} group by area
 ),
 
-periods as (
-    {% for period_type, unit in [('month', 'month'), ('quarter', 'quarter'), ('year', 'year')] %}
+{% set period_types = [('month', 'month'), ('quarter', 'quarter'), ('year', 'year')] %}
+figures as (
+    {% for period_type, unit in period_types %}
     select
-        area,
+        c.area,
         '{{ period_type }}' as period_type,
-        cast(date_trunc('{{ unit }}', sent_at) as date) as period_start,
-        cast(date_trunc('{{ unit }}', sent_at) + interval 1 {{ unit }} as date) as period_end,
-        referral_id, person_key, referring_organisation_id, receiving_organisation_id, referrer_user_id,
-        accepted_at, decline_reason, involves_la
-    from referrals
+        c.period_start,
+        cast(c.period_start + interval 1 {{ unit }} as date) as period_end,
+        c.referrals,
+        p.people,
+        u.users_active,
+        c.accepted,
+        c.responded,
+        c.referrals_to_or_from_la
+    from (
+        select area, cast(date_trunc('{{ unit }}', month) as date) as period_start, sum(referrals)::bigint as referrals,
+               sum(accepted)::bigint as accepted, sum(responded)::bigint as responded,
+               sum(referrals_to_or_from_la)::bigint as referrals_to_or_from_la
+        from months group by all
+    ) as c
+    join (
+        -- a month's (month, person) pairs are distinct already
+        select area, cast(date_trunc('{{ unit }}', month) as date) as period_start,
+               count({{ 'distinct' if unit != 'month' }} person_key) as people
+        from person_months group by all
+    ) as p using (area, period_start)
+    join (
+        select area, cast(date_trunc('{{ unit }}', month) as date) as period_start,
+               count(distinct referrer_user_id) as users_active
+        from user_months group by all
+    ) as u using (area, period_start)
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+organisations as (
+    {% for period_type, unit in period_types %}
+    select area, '{{ period_type }}' as period_type, cast(date_trunc('{{ unit }}', month) as date) as period_start,
+           count(distinct organisation_id) as organisations_active
+    from organisation_months
+    group by all
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -37,22 +86,6 @@ last_working_days as (
     group by all
 ),
 
-figures as (
-    select
-        area,
-        period_type,
-        period_start,
-        any_value(period_end) as period_end,
-        count(*) as referrals,
-        count(distinct person_key) as people,
-        count(distinct referrer_user_id) as users_active,
-        count(*) filter (where accepted_at is not null) as accepted,
-        count(*) filter (where accepted_at is not null or decline_reason is not null) as responded,
-        count(*) filter (where involves_la) as referrals_to_or_from_la
-    from periods
-    group by all
-),
-
 completeness as (
     select f.area, f.period_type, f.period_start,
            c.first_day <= f.period_start and max(w.last_working_day) <= c.last_day as is_complete
@@ -61,16 +94,6 @@ completeness as (
     join last_working_days as w on w.month >= f.period_start and w.month < f.period_end
     group by f.area, f.period_type, f.period_start, c.first_day, c.last_day
 ),
-
-organisations as (
-    select area, period_type, period_start, count(distinct organisation_id) as organisations_active
-    from (
-        select area, period_type, period_start, referring_organisation_id as organisation_id from periods
-        union all
-        select area, period_type, period_start, receiving_organisation_id from periods
-    )
-    group by all
-)
 
 select
     f.area,
