@@ -249,12 +249,11 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
                 con.execute(f'create table new as select distinct cast("{referral_id}" as varchar) as referral_id, '
                             f"{select} from read_parquet({sql_list(new_files)}, union_by_name=true)")
                 con.execute(f"create view people_before as select * from read_parquet({sql_list([str(people_file)])})")
-                # the people a new record touches (a shared key or referral), then all their referrals; one
-                # semi-join per key rather than one scan with their disjunction (DuckDB joins each by hash)
-                shares = " union ".join(f'select referral_id from landed where "{c}" in (select "{c}" from new)'
-                                        for c in ["referral_id", *columns])
+                shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
+                # the people a new record touches (a shared key or referral), then all their referrals
                 con.execute(f"""create table touched as select distinct p.person_key
-                    from ({shares}) l join people_before p using (referral_id)""")
+                    from (select referral_id from landed where referral_id in (select referral_id from new) or {shares}) l
+                    join people_before p using (referral_id)""")
                 con.execute("""create table affected as
                     select referral_id from people_before where person_key in (select person_key from touched)
                     union select referral_id from new""")
@@ -266,7 +265,7 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
             link_records(con, columns)
             if incremental:
                 con.execute("""create table people_after as
-                    select * from people_before anti join linked using (referral_id)
+                    select * from people_before where referral_id not in (select referral_id from linked)
                     union all select * from linked""")
             else:
                 con.execute("create table people_after as select * from linked order by referral_id")
