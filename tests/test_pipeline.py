@@ -108,24 +108,61 @@ def test_ccs_compare_reproduces_the_evaluators_norfolk_table(warehouse_home):
     assert missing.returncode == 2 and "no oldham figures for 2019" in missing.stderr
 
 
+def warehouse_differences(a, b, tables=("fct_referrals", "fct_referral_events", "int_referral_versions",
+                                          "int_crisis_episodes")) -> dict[str, int]:
+    """Rows in one warehouse's table and not the other's (0 everywhere: identical)."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        return {t: con.execute(f"select count(*) from ((from a.{t} except all from b.{t}) "
+                               f"union all (from b.{t} except all from a.{t}))").fetchone()[0] for t in tables}
+
+
 def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
-    """Build without one landed batch (one from the middle: batches of a run share their landing second),
-    land it, build again: the incremental models pick it up and the marts equal a full build's."""
+    """Build without two landed batches (one from the middle: batches of a run share their landing second;
+    and the last, which moves the data's as-of date on) and with one person split in two, as if the record
+    linking them had not landed yet; then land them, link again and build again: the incremental models
+    pick it all up, and the marts, the referrals, their events and versions equal a full build's."""
     home = tmp_path / "home"
     shutil.copytree(warehouse_home / "landing", home / "landing")
     batches = sorted((home / "landing" / "norfolk" / "referrals").glob("*.parquet"))
-    held_back = batches[len(batches) // 2]
-    aside = tmp_path / held_back.name
-    shutil.move(held_back, aside)
+    held_back = [batches[len(batches) // 2], batches[-1]]
+    people = home / "landing" / "norfolk" / "people.parquet"
+    with duckdb.connect(str(warehouse_home / "warehouse.duckdb"), read_only=True) as con:
+        # a bounce with exactly two earlier referrals of the person for the issue in its 90 days: with one
+        # of them given a person of its own it is no bounce (none of the three in a held-back batch)
+        bounce, split = con.execute(f"""
+            with landed_late as (
+                select distinct "Referral ID" as referral_id from read_parquet({[str(b) for b in held_back]})),
+            pairs as (
+                select b.referral_id as bounce, a.referral_id as earlier
+                from fct_referrals as b
+                join fct_referrals as a on a.area = b.area and a.person_key = b.person_key
+                    and a.primary_issue = b.primary_issue and a.sent_at < b.sent_at and b.sent_date - a.sent_date <= 89
+                where b.area = 'norfolk' and b.is_bounce)
+            select bounce, min(earlier) from pairs
+            where bounce not in (from landed_late) and earlier not in (from landed_late)
+            group by bounce having count(*) = 2 order by bounce limit 1""").fetchone()
+        con.execute(f"copy (select referral_id, case when referral_id = '{split}' then 'p_split_for_the_test' "
+                    f"else person_key end as person_key from read_parquet('{people}')) to '{tmp_path / 'split.parquet'}'")
+    shutil.move(tmp_path / "split.parquet", people)
+    for batch in held_back:
+        shutil.move(batch, tmp_path / batch.name)
     env = {**os.environ, "CCS_HOME": str(home)}
     first = ccs("build", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     with duckdb.connect(str(home / "serving" / "current.duckdb"), read_only=True) as con:
         without = con.execute("select sum(referrals) from mart_area_kpis where period_type = 'year'").fetchone()[0]
-    shutil.move(aside, held_back)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(f"select is_bounce from fct_referrals where referral_id = '{bounce}'").fetchone() == (False,)
+    for batch in held_back:
+        shutil.move(tmp_path / batch.name, batch)
+    shutil.copy(warehouse_home / "landing" / "norfolk" / "people.parquet", people)  # linked again: one person
     second = ccs("build", env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     with duckdb.connect(str(home / "serving" / "current.duckdb"), read_only=True) as con:
         assert con.execute("select sum(referrals) from mart_area_kpis where period_type = 'year'").fetchone()[0] > without
     found = differences(home / "serving" / "current.duckdb", warehouse_home / "serving" / "current.duckdb")
+    assert not any(found.values()), found
+    found = warehouse_differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb")
     assert not any(found.values()), found

@@ -1,16 +1,17 @@
-{{ config(materialized='incremental', unique_key=['area', 'referral_id', 'event_at', 'status'],
-          incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key=['area', 'referral_id'], incremental_strategy='delete+insert',
+          post_hook="{{ record_built_from(this) }}") }}
 -- One row per change of a referral's status (the canonical lifecycle: sent -> accepted | declined |
 -- cancelled | expired; accepted -> contacted -> closed), from the record versions the systems showed.
--- Incremental: a run recomputes only the referrals with a version changed in the last 30 days of what
--- is already built (updates arrive late and out of order), not the whole history.
+-- Incremental: a run works out again all the events of the referrals with versions in batches it has not
+-- read (updates arrive late and out of order: a version can fall between two it has seen), and replaces
+-- what it holds of them; the same table as building everything.
+{% set built = batches_not_built_from(this) if is_incremental() else {'whole': true} %}
 with versions as (
     select area, referral_id, changed_at, status, decline_reason, outcome, receiving_organisation_id
     from {{ ref('int_referral_versions') }}
-    {% if is_incremental() %}
+    {% if not built.whole %}
     where (area, referral_id) in (
-        select area, referral_id from {{ ref('int_referral_versions') }}
-        where changed_at > (select max(event_at) - interval 30 day from {{ this }})
+        select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}
     )
     {% endif %}
 ),

@@ -1,26 +1,87 @@
+{{ config(materialized='incremental', unique_key=['area', 'referral_id'], incremental_strategy='delete+insert',
+          on_schema_change='append_new_columns', post_hook="{{ record_built_from(this, referrals_reference()) }}") }}
 -- One row per referral: its latest known state, who it belongs to (pseudonym), where they live, the
 -- organisations on each side and their types, its contact SLA, and the unmet-demand flags (bounce,
 -- sent while the service's intake was paused).
--- A referral's latest version is its newest change (a version is keyed by referral and change time): a
--- narrow aggregate finds it, then what the bounce windows need of it, and the wide versions are read
--- once and joined to that; never sorted or held in memory (at 10 million referrals that spilled to disk).
-with newest as (
-    select area, referral_id, max(changed_at) as changed_at from {{ ref('int_referral_versions') }} group by all
-),
-
-people as (
+--
+-- Incremental: a run builds again only the referrals that can have changed, which gives the same table as
+-- building everything: those with versions in batches not read before, those the linkage gave another
+-- person, those accepted but not yet due for the contact SLA (the as-of date moves on; it never goes back,
+-- as versions are only added), and with all of them every referral of their people, old and new (a
+-- bounce depends on the person's other referrals). A change in the reference data it joins (directory
+-- organisations and intake pauses, issue groups, neighbourhoods, working days) builds everything again.
+{% set built = batches_not_built_from(this, referrals_reference()) if is_incremental() else {'whole': true} %}
+{% set version_columns = 'area, referral_id, changed_at, sent_at, accepted_at, contacted_at, closed_at, status, '
+    ~ 'decline_reason, outcome, issues, primary_issue, referring_organisation_id, referrer_user_id, '
+    ~ 'receiving_service_id, receiving_organisation_id, lsoa_code, lsoa_vintage, age_band' %}
+with people as (
     {% for area in areas() %}
     select '{{ area }}' as area, referral_id, person_key from {{ source('landing', area ~ '_people') }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
+{% if built.whole %}
+-- A referral's latest version is its newest change (a version is keyed by referral and change time): a
+-- narrow aggregate finds it, then what the bounce windows need of it, and the wide versions are read
+-- once and joined to that; never sorted or held in memory (at 10 million referrals that spilled to disk).
+newest as (
+    select area, referral_id, max(changed_at) as changed_at from {{ ref('int_referral_versions') }} group by all
+),
+
+latest_needs as (
+    select area, referral_id, changed_at, primary_issue, sent_at, accepted_at, receiving_service_id
+    from {{ ref('int_referral_versions') }}
+    semi join newest using (area, referral_id, changed_at)
+),
+{% else %}
+new_versions as (select {{ version_columns }} from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
+
+relinked as (
+    select area, referral_id
+    from people as p
+    join {{ this }} as f using (area, referral_id)
+    where p.person_key is distinct from f.person_key
+),
+
+sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true),
+
+touched as (
+    select area, referral_id from new_versions
+    union select area, referral_id from relinked
+    union select area, referral_id from sla_pending
+),
+
+touched_people as (
+    select area, person_key from people semi join touched using (area, referral_id)
+    union select area, person_key from {{ this }} semi join touched using (area, referral_id)
+),
+
+rebuilt as (
+    select area, referral_id from people semi join touched_people using (area, person_key)
+    union select area, referral_id from touched
+),
+
+-- their latest versions: a new one, or the one the table holds
+latest as (
+    select * from (
+        select {{ version_columns }} from new_versions
+        union all
+        select {{ version_columns }} from {{ this }} semi join rebuilt using (area, referral_id)
+    )
+    qualify row_number() over (partition by area, referral_id order by changed_at desc) = 1
+),
+
+latest_needs as (
+    select area, referral_id, changed_at, primary_issue, sent_at, accepted_at, receiving_service_id from latest
+),
+{% endif %}
+
 needs as (
     select v.area, v.referral_id, v.changed_at, p.person_key, v.primary_issue, v.sent_at,
            v.accepted_at is not null as accepted, v.receiving_service_id,
            date_diff('day', date '1970-01-01', cast(v.sent_at as date)) as sent_day
-    from {{ ref('int_referral_versions') }} as v
-    semi join newest as n using (area, referral_id, changed_at)
+    from latest_needs as v
     left join people as p using (area, referral_id)
 ),
 
@@ -74,13 +135,13 @@ organisations as (select area, organisation_id, organisation_type from {{ ref('i
 
 referrals as (
     select
-        v.area, v.referral_id, k.person_key, v.sent_at, cast(v.sent_at as date) as sent_date, v.status,
+        v.area, v.referral_id, v.changed_at, k.person_key, v.sent_at, cast(v.sent_at as date) as sent_date, v.status,
         v.decline_reason, v.outcome, v.issues, v.primary_issue, v.accepted_at, v.contacted_at, v.closed_at,
         v.referring_organisation_id, v.referrer_user_id, v.receiving_service_id, v.receiving_organisation_id,
         v.lsoa_code, v.lsoa_vintage,
         case when v.lsoa_vintage = '2011' then v.lsoa_code else bridge.lsoa11_code end as lsoa11_code,
         v.age_band, k.is_bounce, k.sent_during_paused_intake
-    from {{ ref('int_referral_versions') }} as v
+    from {% if built.whole %}{{ ref('int_referral_versions') }}{% else %}latest{% endif %} as v
     join keyed as k using (area, referral_id, changed_at)
     left join {{ ref('int_lsoa21_to_lsoa11') }} as bridge on v.lsoa_vintage = '2021' and bridge.lsoa21_code = v.lsoa_code
 )
@@ -89,6 +150,7 @@ select
     r.area,
     r.referral_id,
     r.person_key,
+    r.changed_at,
     r.sent_at,
     r.sent_date,
     extract(year from r.sent_at) as sent_year,
