@@ -235,15 +235,17 @@ def ingest_stage(report_path: str) -> None:
     run.fetch_changes = timed("fetch over HTTP", run.fetch_changes)
     started = time.perf_counter()
     home, key = ccs_home(), load_key()
-    rows_in = landed = quarantined = 0
+    rows_in = landed = quarantined = unchanged = 0
     for area in load_areas():
         for r in run.ingest_area(area, home, key, link=False):
             rows_in, landed, quarantined = rows_in + r.rows_in, landed + r.landed, quarantined + r.quarantined
+            unchanged += r.unchanged
             if not r.reconciles:
                 raise RuntimeError(f"{area.key}: {r.source} does not reconcile")
         timed("link people", run.link_people)(area.key, home)
         timed("directory", directory.ingest_directory)(area, home)
     Path(report_path).write_text(json.dumps({"rows_in": rows_in, "landed": landed, "quarantined": quarantined,
+                                             "unchanged": unchanged,
                                              "seconds": round(time.perf_counter() - started, 3),
                                              "parts": {k: round(v, 3) for k, v in parts.items()}}))
 
@@ -497,6 +499,7 @@ def bench_scale(label: str, referrals: int, work: Path, seed: int, http: bool, i
                 "stages": inc, "seconds": round(sum(s["seconds"] for s in inc), 3),
                 "ok": all(s["ok"] for s in inc) and len(inc) == 3,
                 "rows_in": details.get("ingest", {}).get("rows_in"), "landed": details.get("ingest", {}).get("landed"),
+                "unchanged": details.get("ingest", {}).get("unchanged"),
                 "ingest_parts": details.get("ingest", {}).get("parts"), "dbt_slowest_nodes": dbt_slowest_nodes(home),
                 "dbt_timing": dbt_timing(home)}
             if result["incremental"]["ok"]:
@@ -603,7 +606,8 @@ def markdown(report: dict) -> str:
         inc = r.get("incremental")
         if inc:
             lines += ["", f"Incremental day: {inc['seconds']:.1f} s end to end ({inc.get('rows_in') or 0:,} source rows "
-                          f"read, {inc.get('landed') or 0:,} new record versions landed)."]
+                          f"read, {inc.get('unchanged') or 0:,} of them unchanged since the last read of their file, "
+                          f"{inc.get('landed') or 0:,} new record versions landed)."]
             if inc.get("ingest_parts"):
                 parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(inc["ingest_parts"].items(), key=lambda kv: -kv[1]))
                 lines += ["", f"Incremental ingest, where the time goes: {parts}."]

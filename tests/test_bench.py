@@ -38,6 +38,8 @@ def test_bench_smallest_scale(tmp_path):
     assert idle["ok"] and idle["seconds"] > 0 and idle["peak_mib"] > 0, idle
     # the held-back day was landed by the incremental run, and only it
     assert 0 < incremental["landed"] < stage["ingest"]["rows"] / 20
+    # the re-issued month file: the rows read before go no further than their digests
+    assert 0 < incremental["unchanged"] < incremental["rows_in"]
 
     # where the ingest time goes: the parts add up to the stage's work
     assert set(scale["ingest_parts"]) >= {"read export files", "fetch over HTTP", "validate (Great Expectations)",

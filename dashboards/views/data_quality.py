@@ -34,7 +34,7 @@ if snap.has("mart_reconciliation"):
     rec = snap.table("mart_reconciliation")
     rec = rec[rec["area"].isin(areas)].sort_values("area")
     if (~rec["reconciles"]).any():
-        st.error("Rows in do not equal landed + already landed + quarantined for: "
+        st.error("Rows in do not equal landed + already landed + quarantined + unchanged (re-read) for: "
                  + ", ".join(rec.loc[~rec["reconciles"], "area"]))
     ui.show_table(ctx, ui.area_label_column(ctx, rec), "Reconciliation (whole area)", "reconciliation")
 else:
