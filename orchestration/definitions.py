@@ -85,8 +85,8 @@ def landed_referrals(context: dg.AssetExecutionContext, config: IngestConfig):
 def linked_people(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Each landed referral's person pseudonym, linking records by keyed match keys."""
     with area_lock(ccs_home(), context.partition_key):
-        people = link_people(context.partition_key, ccs_home())
-    return dg.MaterializeResult(metadata={"referrals": len(people), "people": int(people["person_key"].nunique())})
+        linked = link_people(context.partition_key, ccs_home())
+    return dg.MaterializeResult(metadata=linked)
 
 
 @dg.asset(partitions_def=area_partitions, group_name="ingestion", kinds={"python", "parquet"})

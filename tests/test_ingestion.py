@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -349,6 +350,11 @@ def test_no_personal_data_passes_the_boundary(tmp_path, home, world, api, monkey
         if path.suffix == ".parquet":
             for column in pd.read_parquet(path).astype(object).itertuples(index=False):
                 values |= {str(v) for v in column if v is not None}
+        elif path.suffix == ".duckdb":  # the match keys kept for linkage
+            with duckdb.connect(str(path), read_only=True) as con:
+                for (table,) in con.execute("show tables").fetchall():
+                    for row in con.execute(f'select * from "{table}"').fetchall():
+                        values |= {str(v) for v in row if v is not None}
         else:
             values.add(path.read_text())
         values |= {leaf for v in list(values) for leaf in json_leaves(v)}  # quarantined records, batch records

@@ -211,15 +211,17 @@ def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = Fa
     return reports
 
 
-def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
+def link_people(area: str, home: Path, full: bool = False) -> dict:
     """Every landed referral's person pseudonym over all the area's match keys (so a record that
-    arrives later and joins two people together re-links both), written atomically.
+    arrives later and joins two people together re-links both), written atomically; returns the
+    numbers of referrals and people.
 
-    After a first full linkage only the batches landed since are linked in: the people they touch
-    (sharing a match key or a referral with a new record) are linked again from all their records,
-    the others keep their pseudonyms; the result is the same as linking everything again.
-    The match keys stay in DuckDB (a file under state/, so it can spill to disk); only one column at a
-    time comes out, as integer codes for the connected components."""
+    The match keys of every linked batch are kept between runs in a DuckDB file under state/ (each
+    distinct combination once; it can spill to disk), so a day's linkage does not read the
+    whole landing again. After a first full linkage only the batches landed since are linked in: the
+    people they touch (sharing a match key or a referral with a new record) are linked again from all
+    their records, the others keep their pseudonyms; the result is the same as linking everything
+    again. Only one column at a time comes out of DuckDB, as integer codes for the connected components."""
     import duckdb
 
     contract = contract_for(area)
@@ -228,57 +230,79 @@ def link_people(area: str, home: Path, full: bool = False) -> pd.DataFrame:
     columns = [f"mk_{name}" for name in MATCH_KEYS]
     files = [str(f) for f in sorted((landing.root / "referrals").glob("*.parquet"))]
     if not files:
-        return pd.DataFrame(columns=["referral_id", "person_key"])
+        return {"referrals": 0, "people": 0}
     people_file = landing.root / "people.parquet"
     state = landing.state()
-    linked_batches = set(state.get("linked_batches") or [])
-    new_files = [f for f in files if Path(f).stem not in linked_batches]
-    incremental = not full and bool(linked_batches) and people_file.exists()
-    scratch = Path(home) / "state" / f".{area}.linkage.duckdb"
-    scratch.unlink(missing_ok=True)
-    try:
-        with duckdb.connect(str(scratch)) as con:
-            con.execute(f"set memory_limit = '{LINKAGE_MEMORY}'")  # beyond it DuckDB spills to disk
-            if incremental and not new_files:
-                return con.execute("select * from read_parquet(?)", [str(people_file)]).df()
-            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
+    linked_batches = sorted(state.get("linked_batches") or [])
+    new_files = [f for f in files if Path(f).stem not in set(linked_batches)]
+    store = Path(home) / "state" / f"{area}.linkage.duckdb"
+    incremental = not full and bool(linked_batches) and people_file.exists() and store.exists()
+    if not incremental:
+        store.unlink(missing_ok=True)
+        Path(f"{store}.wal").unlink(missing_ok=True)
+        new_files = files
+    work_tables = ("new", "touched", "affected", "records", "linked", "people_after")
+    with duckdb.connect(str(store)) as con:
+        con.execute(f"set memory_limit = '{LINKAGE_MEMORY}'")  # beyond it DuckDB spills to disk
+        con.execute("set enable_progress_bar = false")  # no bars in the logs
+        for table in work_tables:  # left behind by a run that stopped part way
+            con.execute(f"drop table if exists {table}")
+        if new_files:
+            key_columns = ", ".join(f'"{c}" varchar' for c in columns)
+            con.execute(f"create table if not exists keys (batch_id varchar, referral_id varchar, {key_columns})")
+            # rows of a batch whose linkage was never committed (a run that stopped part way) go again
+            con.execute("delete from keys where batch_id not in (select unnest(?::varchar[]))", [linked_batches])
+            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [new_files]).fetchall()}
             select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
-            con.execute(f'create view landed as select cast("{referral_id}" as varchar) as referral_id, '
-                        f"{select} from read_parquet({sql_list(files)}, union_by_name=true)")
-            if incremental:
-                con.execute(f'create table new as select distinct cast("{referral_id}" as varchar) as referral_id, '
-                            f"{select} from read_parquet({sql_list(new_files)}, union_by_name=true)")
-                con.execute(f"create view people_before as select * from read_parquet({sql_list([str(people_file)])})")
-                shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
-                # the people a new record touches (a shared key or referral), then all their referrals
-                con.execute(f"""create table touched as select distinct p.person_key
-                    from (select referral_id from landed where referral_id in (select referral_id from new) or {shares}) l
-                    join people_before p using (referral_id)""")
-                con.execute("""create table affected as
-                    select referral_id from people_before where person_key in (select person_key from touched)
-                    union select referral_id from new""")
-                # a referral's versions mostly carry the same keys: one row per distinct combination
-                con.execute("create table records as select distinct * from landed "
-                            "where referral_id in (select referral_id from affected)")
-            else:
-                con.execute("create table records as select distinct * from landed")
+            # a referral's versions mostly carry the same keys: a combination is kept once, under the
+            # first batch that brought it
+            same = " and ".join(f'k."{c}" is not distinct from i."{c}"' for c in ["referral_id", *columns])
+            con.execute(f"""insert into keys
+                with incoming as (
+                    select min(regexp_extract(filename, '([^/]+)[.]parquet$', 1)) as batch_id,
+                           cast("{referral_id}" as varchar) as referral_id, {select}
+                    from read_parquet({sql_list(new_files)}, union_by_name=true, filename=true)
+                    group by all)
+                select i.* from incoming i anti join keys k on {same}""")
+        new_batches = [Path(f).stem for f in new_files]
+        if incremental and new_batches:
+            con.execute("create table new as select * from keys where batch_id in (select unnest(?::varchar[]))",
+                        [new_batches])
+            shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
+            # the people a new record touches (a shared key or referral), then all their referrals
+            con.execute(f"""create table touched as select distinct p.person_key
+                from (select referral_id from keys where referral_id in (select referral_id from new) or {shares}) k
+                join read_parquet({sql_list([str(people_file)])}) p using (referral_id)""")
+            con.execute(f"""create table affected as
+                select referral_id from read_parquet({sql_list([str(people_file)])})
+                where person_key in (select person_key from touched)
+                union select referral_id from new""")
+            con.execute(f"""create table records as select distinct referral_id, {", ".join(f'"{c}"' for c in columns)}
+                from keys where referral_id in (select referral_id from affected)""")
+        elif new_batches:
+            con.execute(f"""create table records as select distinct referral_id, {", ".join(f'"{c}"' for c in columns)}
+                from keys""")
+        if new_batches:
             link_records(con, columns)
             if incremental:
-                con.execute("""create table people_after as
-                    select * from people_before where referral_id not in (select referral_id from linked)
+                con.execute(f"""create table people_after as
+                    select * from read_parquet({sql_list([str(people_file)])})
+                    where referral_id not in (select referral_id from linked)
                     union all select * from linked""")
             else:
                 con.execute("create table people_after as select * from linked order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
             con.execute(f"copy people_after to '{out}' (format parquet)")
             os.replace(out, people_file)
+            for table in work_tables:
+                con.execute(f"drop table if exists {table}")
+            con.execute("checkpoint")
             state = landing.state()
             state["linked_batches"] = sorted(Path(f).stem for f in files)
             landing.commit_state(state)
-            return con.execute("select * from people_after").df()
-    finally:
-        scratch.unlink(missing_ok=True)
-        Path(f"{scratch}.wal").unlink(missing_ok=True)
+        referrals, people = con.execute("select count(*), count(distinct person_key) from read_parquet(?)",
+                                        [str(people_file)]).fetchone()
+    return {"referrals": referrals, "people": people}
 
 
 LINKAGE_MEMORY = "2GB"
