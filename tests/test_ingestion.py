@@ -2,6 +2,7 @@
 over the HTTP API of a generated world."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from orchestration.ingest.contracts import CONTRACTS, ContractError, contract_fo
 from orchestration.ingest.landing import Landing
 from orchestration.ingest.linkage import pair_quality
 from orchestration.ingest.privacy import MissingKeyError, load_key
-from orchestration.ingest.run import ingest_area
+from orchestration.ingest.run import ingest_area, pending_files
 from orchestration.ingest.sources import BatchError
 
 KEY = b"test-pseudonymisation-key-0123456789abcdef"
@@ -65,6 +66,13 @@ def test_csv_exports_land_once_and_reconcile(tmp_path, home, world):
     rows_in = sum(len(pd.read_csv(f, encoding="cp1252")) for f in area.drop_folder.iterdir())
     assert sum(r.rows_in for r in reports) == rows_in == len(landed(home, "norfolk"))
     assert ingest_area(area, home, KEY) == []  # a file is read once, however often it is seen
+    # ... and an unchanged file is not even hashed again to tell
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("orchestration.ingest.run.file_digest", lambda path: pytest.fail(f"{path} hashed again"))
+        assert pending_files(area, home) == []
+    # a file touched but not changed is hashed, found the same, and not read
+    os.utime(area.drop_folder / "NCAN_referrals_2021-01.csv")
+    assert pending_files(area, home) == []
     # a corrected file with the same name is read again, and only its changes land
     export = area.drop_folder / "NCAN_referrals_2021-03.csv"
     rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)

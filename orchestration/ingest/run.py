@@ -28,9 +28,24 @@ def pending_files(area: AreaConfig, home: Path) -> list[Path]:
     never read again, even if a sensor sees it twice; a file re-issued under the same name is read
     again, and only its rows not read before are processed)."""
     contract = contract_for(area.key)
-    done = Landing(home, area.key).state()["files"]
+    state = Landing(home, area.key).state()
     pattern = contract.properties.get("filePattern", "*.csv")
-    return [p for p in sorted(Path(area.drop_folder).glob(pattern)) if done.get(p.name) != file_digest(p)]
+    return [p for p in sorted(Path(area.drop_folder).glob(pattern))
+            if not already_read(p, state["files"], state.get("file_stats", {}))]
+
+
+def already_read(path: Path, digests: dict, stats: dict) -> bool:
+    """Read before, these very bytes. A file whose size and modification time are those it had when it
+    was read is not hashed again (a drop folder holds years of exports, and a sensor looks every
+    minute); any other file of a name read before is hashed and compared."""
+    if path.name not in digests:
+        return False
+    return stats.get(path.name) == file_stat(path) or digests[path.name] == file_digest(path)
+
+
+def file_stat(path: Path) -> list[int]:
+    status = Path(path).stat()
+    return [status.st_size, status.st_mtime_ns]
 
 
 def file_digest(path: Path) -> str:
@@ -49,6 +64,7 @@ CHUNK_BYTES = 128 * 1024**2
 @dataclass
 class FileRead:
     digest: str  # of the file's bytes
+    stat: list[int]  # its size and modification time, taken before it was read
     rows_read: pa.Array  # keyed digests of every row read from the file so far, this time included
 
 
@@ -67,6 +83,7 @@ def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) ->
                 landing.remember_rows_read(name, read.rows_read)
             state = landing.state()
             state["files"].update({name: read.digest for name, read in files.items()})
+            state.setdefault("file_stats", {}).update({name: read.stat for name, read in files.items()})
             landing.commit_state(state)
     return reports
 
@@ -81,6 +98,7 @@ def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple
     parts, files, unchanged = [], {}, {}
     for path in map(Path, paths):
         with step("read export files", seconds):
+            stat = file_stat(path)  # before reading: a file changed meanwhile is hashed again next time
             data = path.read_bytes()
             table = read_export_table(path, contract, data)
             file_digest = digest(data)
@@ -92,7 +110,7 @@ def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple
             if len(changed) < len(table):
                 table = table.take(changed)
                 unchanged[str(path)] = len(rows) - len(changed)
-            files[path.name] = FileRead(file_digest, pc.unique(pa.concat_arrays([before, rows])))
+            files[path.name] = FileRead(file_digest, stat, pc.unique(pa.concat_arrays([before, rows])))
         with step("read export files", seconds):
             parts.append((str(path), export_frame(table, path, changed)))
         del table
