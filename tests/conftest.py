@@ -24,6 +24,15 @@ def ccs(*args: str, **kwargs) -> subprocess.CompletedProcess:
                           text=True, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """Streamlit's AppTest runs a page as `__main__` and leaves it there; worker processes started with
+    spawn (ingestion's) would then run the page again on start-up and die. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
