@@ -96,7 +96,7 @@ def ensure_manifest() -> Path:
     # so a parse made for another home cannot be reused by a build's partial parse)
     parsed_for = {"ccs_areas": landed_areas(), "ccs_home": str(ccs_home())}
     if (not manifest.exists() or manifest.stat().st_mtime < newest
-            or {k: json.loads(manifest.read_text())["metadata"].get(k) for k in parsed_for} != parsed_for):
+            or {k: v for k, v in json.loads(manifest.read_text())["metadata"].items() if k in parsed_for} != parsed_for):
         dbt("parse", target_path=manifest.parent)
         parsed = json.loads(manifest.read_text())
         parsed["metadata"].update(parsed_for)

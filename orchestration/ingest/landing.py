@@ -92,8 +92,7 @@ class Landing:
             with duckdb.connect(str(scratch)) as con:
                 con.execute(f"set memory_limit = '{VERSIONS_MEMORY}'")
                 if files:
-                    present = {r[0] for r in con.execute("select name from parquet_schema(?)", [files]).fetchall()}
-                    select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
+                    select = parquet_select(con, files, columns, missing="null::varchar")
                     con.execute(f"create table versions as select {select} from read_parquet(?, union_by_name=true)",
                                 [files])
                 self.kept = (con, columns)
@@ -129,8 +128,7 @@ class Landing:
         if not files:
             return pd.DataFrame(columns=columns)
         with duckdb.connect() as con:
-            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
-            select = ", ".join(f'"{c}"' if c in present else f'null as "{c}"' for c in columns)
+            select = parquet_select(con, files, columns)
             con.register("wanted", wanted)
             return con.execute(f"select {select} from read_parquet(?, union_by_name=true) "
                                f'where cast("{id_column}" as varchar) in (select id from wanted)',
@@ -155,8 +153,7 @@ class Landing:
         if not files:
             return pd.DataFrame(columns=columns)
         with duckdb.connect() as con:
-            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
-            select = ", ".join(f'"{c}"' if c in present else f'null as "{c}"' for c in columns)
+            select = parquet_select(con, files, columns)
             return con.execute(f"select {select} from read_parquet(?, union_by_name=true)",
                                [[str(f) for f in files]]).df()
 
@@ -169,6 +166,13 @@ class Landing:
             write_atomically(self.root / "quarantine" / f"{report.batch_id}.parquet", parquet_bytes(quarantine))
         write_atomically(self.root / "batches" / f"{report.batch_id}.json",
                          json.dumps(asdict(report), indent=1, ensure_ascii=False).encode())
+
+
+def parquet_select(con, files: list, columns: list[str], missing: str = "null") -> str:
+    """The select list for `columns` over Parquet files read together: a column none of them holds
+    (files landed before it existed) comes out as `missing`."""
+    present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
+    return ", ".join(f'"{c}"' if c in present else f'{missing} as "{c}"' for c in columns)
 
 
 ROW_DIGEST = pa.binary(16)

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from ..config import AreaConfig
 from .contracts import contract_for
 from .landing import (ROW_DIGEST, BatchReport, Landing, Prepared, history_columns, land_batches, land_prepared,
-                      prepare_batches, step)
+                      parquet_select, prepare_batches, step)
 from .linkage import components
 from .privacy import MATCH_KEYS, row_digests
 from .sources import ApiSettings, export_frame, fetch_changes, read_export_table
@@ -252,7 +252,8 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
     people_file = landing.root / "people.parquet"
     state = landing.state()
     linked_batches = sorted(state.get("linked_batches") or [])
-    new_files = [f for f in files if Path(f).stem not in set(linked_batches)]
+    already_linked = set(linked_batches)
+    new_files = [f for f in files if Path(f).stem not in already_linked]
     store = Path(home) / "state" / f"{area}.linkage.duckdb"
     incremental = not full and bool(linked_batches) and people_file.exists() and store.exists()
     if not incremental:
@@ -270,8 +271,7 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
             con.execute(f"create table if not exists keys (batch_id varchar, referral_id varchar, {key_columns})")
             # rows of a batch whose linkage was never committed (a run that stopped part way) go again
             con.execute("delete from keys where batch_id not in (select unnest(?::varchar[]))", [linked_batches])
-            present = {r[0] for r in con.execute("select name from parquet_schema(?)", [new_files]).fetchall()}
-            select = ", ".join(f'"{c}"' if c in present else f'null::varchar as "{c}"' for c in columns)
+            select = parquet_select(con, new_files, columns, missing="null::varchar")
             # a referral's versions mostly carry the same keys: a combination is kept once, under the
             # first batch that brought it
             same = " and ".join(f'k."{c}" is not distinct from i."{c}"' for c in ["referral_id", *columns])
@@ -283,29 +283,28 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
                     group by all)
                 select i.* from incoming i anti join keys k on {same}""")
         new_batches = [Path(f).stem for f in new_files]
-        if incremental and new_batches:
-            con.execute("create table new as select * from keys where batch_id in (select unnest(?::varchar[]))",
-                        [new_batches])
-            shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
-            # the people a new record touches (a shared key or referral), then all their referrals
-            con.execute(f"""create table touched as select distinct p.person_key
-                from (select referral_id from keys where referral_id in (select referral_id from new) or {shares}) k
-                join read_parquet({sql_list([str(people_file)])}) p using (referral_id)""")
-            con.execute(f"""create table affected as
-                select referral_id from read_parquet({sql_list([str(people_file)])})
-                where person_key in (select person_key from touched)
-                union select referral_id from new""")
-            con.execute(f"""create table records as select distinct referral_id, {", ".join(f'"{c}"' for c in columns)}
-                from keys where referral_id in (select referral_id from affected)""")
-        elif new_batches:
-            con.execute(f"""create table records as select distinct referral_id, {", ".join(f'"{c}"' for c in columns)}
-                from keys""")
         if new_batches:
+            key_list = ", ".join(f'"{c}"' for c in columns)
+            if incremental:
+                con.execute(f"create temp view people_before as select * from read_parquet({sql_list([str(people_file)])})")
+                con.execute("create table new as select * from keys where batch_id in (select unnest(?::varchar[]))",
+                            [new_batches])
+                shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
+                # the people a new record touches (a shared key or referral), then all their referrals
+                con.execute(f"""create table touched as select distinct p.person_key
+                    from (select referral_id from keys where referral_id in (select referral_id from new) or {shares}) k
+                    join people_before p using (referral_id)""")
+                con.execute("""create table affected as
+                    select referral_id from people_before where person_key in (select person_key from touched)
+                    union select referral_id from new""")
+                con.execute(f"""create table records as select distinct referral_id, {key_list}
+                    from keys where referral_id in (select referral_id from affected)""")
+            else:
+                con.execute(f"create table records as select distinct referral_id, {key_list} from keys")
             link_records(con, columns)
             if incremental:
-                con.execute(f"""create table people_after as
-                    select * from read_parquet({sql_list([str(people_file)])})
-                    where referral_id not in (select referral_id from linked)
+                con.execute("""create table people_after as
+                    select * from people_before where referral_id not in (select referral_id from linked)
                     union all select * from linked""")
             else:
                 con.execute("create table people_after as select * from linked order by referral_id")

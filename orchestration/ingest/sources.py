@@ -35,11 +35,6 @@ def check_columns(found: list[str], contract: SourceContract, where: str) -> Non
                          f"v{contract.version} requires them{hint}")
 
 
-def read_export(path: Path, contract: SourceContract, raw: bytes | None = None) -> pd.DataFrame:
-    """An export file (or the bytes read from it), decoded with the encoding its contract states."""
-    return export_frame(read_export_table(path, contract, raw), path)
-
-
 def export_frame(table: pa.Table, path: Path, rows: np.ndarray | None = None) -> pd.DataFrame:
     """An export file's table as object columns of str, None where a field is empty (as the checks and
     the privacy boundary expect), with its source; `rows`: the table's rows are these rows of the file
