@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import privacy
@@ -420,15 +421,19 @@ def status_regressions(frame: pd.DataFrame, contract: SourceContract, before: pd
     id_field, updated_field = contract.record_key
     rank = {raw: order.get(canonical) for raw, canonical in status.canonical_values.items()}
     rank_of = lambda values: values.map(rank).astype(float)
+    ids = lambda values: values.astype(str)
+    when = lambda values: each_distinct(values, lambda v: parse_times(v, updated_field.format))
     failed = {f.row for f in already}
-    rows = pd.DataFrame({"id": frame[id_field.name].astype(str), "rank": rank_of(frame[status.name]),
-                         "when": parse_times(frame[updated_field.name], updated_field.format)})
+    rows = pd.DataFrame({"id": ids(frame[id_field.name]), "rank": rank_of(frame[status.name]),
+                         "when": when(frame[updated_field.name])})
     rows = rows[rows["rank"].notna() & rows["when"].notna() & ~rows.index.isin(failed)]
     if rows.empty:
         return []
-    history = pd.DataFrame({"id": before[id_field.name].astype(str), "rank": rank_of(before[status.name]),
-                            "when": parse_times(before[updated_field.name], updated_field.format)})
-    history = pd.concat([history[history["id"].isin(set(rows["id"]))], rows.assign(row=rows.index)])
+    history = pd.DataFrame({"id": ids(before[id_field.name]), "rank": rank_of(before[status.name]),
+                            "when": when(before[updated_field.name])})
+    # pyarrow's is_in: pandas' isin on its (Arrow) str columns goes value by value in Python
+    touched = pc.is_in(pa.array(history["id"]), value_set=pa.array(rows["id"])).to_numpy(zero_copy_only=False)
+    history = pd.concat([history[touched], rows.assign(row=rows.index)])
     pairs = rows.reset_index(names="row").merge(history, on="id", suffixes=("", "_earlier"))
     pairs = pairs[pairs["when_earlier"] < pairs["when"]]
     behind = pairs[pairs["rank_earlier"] > pairs["rank"]]["row"].unique()

@@ -26,7 +26,7 @@ def components(groups: list[np.ndarray], n: int, start: np.ndarray | None = None
     code per record, -1 for none) are joined: each record's label is the smallest `start` value
     (default its position) in its component. Each code joins its records to the code's first record
     (a star per code), and scipy finds the components of that graph in one pass."""
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     label = np.arange(n, dtype=np.int64) if start is None else np.asarray(start).astype(np.int64)
@@ -38,12 +38,14 @@ def components(groups: list[np.ndarray], n: int, start: np.ndarray | None = None
             codes = group[rows]
             first = np.full(codes.max() + 1, -1, dtype=np.int32)
             first[codes[::-1]] = rows[::-1]  # each code's first record
-            sources.append(rows)
-            targets.append(first[codes])
+            to = first[codes]
+            joins = to != rows  # the first record needs no edge to itself (most codes have one record)
+            sources.append(rows[joins])
+            targets.append(to[joins])
     if not sources or n == 0:
         return label
     sources, targets = np.concatenate(sources), np.concatenate(targets)
-    graph = coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n)).tocsr()
+    graph = csr_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(n, n))
     del sources, targets
     count, component = connected_components(graph, directed=False)
     smallest = np.full(count, np.iinfo(np.int64).max)

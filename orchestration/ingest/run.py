@@ -275,25 +275,26 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
             # a referral's versions mostly carry the same keys: a combination is kept once, under the
             # first batch that brought it
             same = " and ".join(f'k."{c}" is not distinct from i."{c}"' for c in ["referral_id", *columns])
-            con.execute(f"""insert into keys
+            # linking in, the rows new to the store are kept apart as `new` too (not found again in it)
+            con.execute(f"""{"create table new as" if incremental else "insert into keys"}
                 with incoming as (
                     select min(regexp_extract(filename, '([^/]+)[.]parquet$', 1)) as batch_id,
                            cast("{referral_id}" as varchar) as referral_id, {select}
                     from read_parquet({sql_list(new_files)}, union_by_name=true, filename=true)
                     group by all)
                 select i.* from incoming i anti join keys k on {same}""")
+            if incremental:
+                con.execute("insert into keys select * from new")
         new_batches = [Path(f).stem for f in new_files]
         if new_batches:
             key_list = ", ".join(f'"{c}"' for c in columns)
             if incremental:
                 con.execute(f"create temp view people_before as select * from read_parquet({sql_list([str(people_file)])})")
-                con.execute("create table new as select * from keys where batch_id in (select unnest(?::varchar[]))",
-                            [new_batches])
-                shares = " or ".join(f'"{c}" in (select "{c}" from new)' for c in columns)
                 # the people a new record touches (a shared key or referral), then all their referrals
+                sharing = " union ".join(f'select k.referral_id from keys k semi join new n on k."{c}" = n."{c}"'
+                                         for c in ["referral_id", *columns])
                 con.execute(f"""create table touched as select distinct p.person_key
-                    from (select referral_id from keys where referral_id in (select referral_id from new) or {shares}) k
-                    join people_before p using (referral_id)""")
+                    from ({sharing}) k join people_before p using (referral_id)""")
                 con.execute("""create table affected as
                     select referral_id from people_before where person_key in (select person_key from touched)
                     union select referral_id from new""")
