@@ -227,10 +227,9 @@ def step(name: str, seconds: dict | None = None):
 class Prepared:
     """Batches checked against their contract and through the privacy boundary: everything that does
     not depend on what was landed before, so it can be done ahead (in another process) of landing.
-    `frame` keeps only the public columns: the personal ones are gone; `pseudonymised` is already an
-    Arrow table (row i is the frame's row i), so landing only picks rows and writes them."""
+    `pseudonymised` holds the public columns and the match keys, as Arrow (compact to send between
+    processes and to hold while waiting): landing picks rows of it and writes them."""
     sources: list[tuple[str, int]]  # each batch's source and its number of rows, in order
-    frame: pd.DataFrame
     checked: object  # validate.Validation
     content: pd.Series
     pseudonymised: pa.Table
@@ -240,16 +239,16 @@ class Prepared:
 
 def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
     seconds: dict[str, float] = {}
-    frame = pd.concat([f for _, f in parts], ignore_index=True)
+    # one file's frame is used as it is: a copy of a month's export is a gigabyte
+    frame = parts[0][1].reset_index(drop=True) if len(parts) == 1 else pd.concat([f for _, f in parts], ignore_index=True)
     with step("validate (Great Expectations)", seconds):
         checked = validate(frame, contract)
     with step("content hashes", seconds):
         content = content_hashes(frame, contract)
     # every row through the privacy boundary at once: a person's records repeat across the batches
     with step("pseudonymise (HMAC match keys)", seconds):
-        pseudonymised = pa.Table.from_pandas(pseudonymise(frame, contract, key), preserve_index=False)
-    public = [f.name for f in contract.fields if not f.personal_role] + [SOURCE, SOURCE_ROW]
-    return Prepared([(source, len(f)) for source, f in parts], frame[public], checked, content, pseudonymised, seconds)
+        pseudonymised = pseudonymise(frame, contract, key)
+    return Prepared([(source, len(f)) for source, f in parts], checked, content, pseudonymised, seconds)
 
 
 def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing) -> list[BatchReport]:
@@ -257,9 +256,12 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
     landed key), then each batch landed."""
     for name, seconds in prepared.seconds.items():
         STEP_SECONDS[name] = STEP_SECONDS.get(name, 0.0) + seconds
-    frame, checked, content, pseudonymised = prepared.frame, prepared.checked, prepared.content, prepared.pseudonymised
+    checked, content, pseudonymised = prepared.checked, prepared.content, prepared.pseudonymised
     batch_of = np.repeat(np.arange(len(prepared.sources)), [n for _, n in prepared.sources])
     id_field, updated_field = contract.record_key
+    # the columns the checks read, as object columns (None where missing), as they were checked
+    frame = pd.DataFrame({name: pseudonymised.column(name).to_numpy(zero_copy_only=False)
+                          for name in history_columns(contract)[:3]}, dtype=object)
     with step("checks against the landed history"):
         # what is landed already of these referrals, read once for every check and batch below
         before = landing.landed_versions(id_field.name, frame[id_field.name], history_columns(contract))
@@ -282,7 +284,7 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
     with step("land (de-duplicate, write Parquet)"):
         for k, (source, _) in enumerate(prepared.sources):
             rows = frame.index[batch_of == k]
-            reports.append(land_one(frame.loc[rows], content[rows], failures_of[k], source, contract, landing,
+            reports.append(land_one(len(rows), content[rows], failures_of[k], source, contract, landing,
                                     pseudonymised, new[rows], quarantined_before, checked.statistics,
                                     prepared.unchanged.get(source, 0)))
     return reports
@@ -343,11 +345,11 @@ def conflicting_versions(frame: pd.DataFrame, keys: pd.Series, content: pd.Serie
             for row in keys.index[conflict.to_numpy()]]
 
 
-def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
+def land_one(rows_in: int, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
              landing: Landing, pseudonymised: pa.Table, new: pd.Series, quarantined_before: set,
              statistics: dict, unchanged: int = 0) -> BatchReport:
-    """One batch landed: its rows marked `new` (record versions not landed before), its failures set
-    aside, and its reconciliation record."""
+    """One batch landed (`rows_in` rows of the prepared table, `new` marking the record versions not
+    landed before): those rows written, its failures set aside, and its reconciliation record."""
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     bad_rows = sorted({f.row for f in failures})
@@ -356,13 +358,14 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     records = records.append_column("_content_hash", pa.array(content[landing_rows].tolist(), pa.string()))
     records = records.append_column("_batch_id", pa.array([batch_id] * len(records), pa.string()))
     records = records.append_column("_loaded_at", pa.array([started] * len(records), pa.string()))
+    failed = pseudonymised.take(np.asarray([f.row for f in failures], dtype=np.int64)).to_pylist()
     quarantine = pd.DataFrame([{
-        "area": contract.area, "batch_id": batch_id, "source": frame.at[f.row, SOURCE],
-        "source_row": int(frame.at[f.row, SOURCE_ROW]), "field": f.field, "rule": f.rule,
+        "area": contract.area, "batch_id": batch_id, "source": row[SOURCE],
+        "source_row": int(row[SOURCE_ROW]), "field": f.field, "rule": f.rule,
         "value": None if contract_field_is_personal(contract, f.field) else f.value,
-        "record": public_json(frame.loc[f.row], contract),
+        "record": public_json(row, contract),
         "_quarantine_key": f"{content[f.row]}:{f.field}:{f.rule}",
-    } for f in failures], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
+    } for f, row in zip(failures, failed)], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
                                    "_quarantine_key"])
     # a row quarantined before (a re-read file, a re-sent record) is not set aside twice
     quarantine = quarantine[~quarantine["_quarantine_key"].isin(quarantined_before)]
@@ -370,8 +373,8 @@ def land_one(frame: pd.DataFrame, content: pd.Series, failures: list[Failure], s
     reasons = {}
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
-    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", len(frame) + unchanged,
-                         landed=len(records), already_landed=len(frame) - len(bad_rows) - len(records),
+    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", rows_in + unchanged,
+                         landed=len(records), already_landed=rows_in - len(bad_rows) - len(records),
                          quarantined=len(bad_rows), unchanged=unchanged, reasons=reasons, rules=statistics, started=started,
                          finished=now_iso())
     landing.write_batch(report, records, quarantine)
@@ -382,25 +385,25 @@ def contract_field_is_personal(contract: SourceContract, name: str) -> bool:
     return any(f.name == name and f.personal_role for f in contract.fields)
 
 
-def public_json(row: pd.Series, contract: SourceContract) -> str:
+def public_json(row: pd.Series | dict, contract: SourceContract) -> str:
     """A quarantined row without its personal fields, as JSON."""
     return json.dumps({f.name: row[f.name] for f in contract.fields if not f.personal_role}, ensure_ascii=False,
                       default=str)
 
 
-def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> pd.DataFrame:
-    """The privacy boundary: personal columns become match keys and an age band, and are dropped."""
+def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> pa.Table:
+    """The privacy boundary: personal columns become match keys and an age band, and are dropped. Made
+    column by column into Arrow (no copy of the frame in pandas first: a month's export is a big frame)."""
     personal = pd.DataFrame({role: frame[f.name] for role, f in contract.personal.items()}, index=frame.index)
     dob_format = contract.personal["dob"].format
     keys = privacy.match_keys(key, contract.area, personal, dob_format)
     sent = contract.by_canonical("sent_at")
     sent_day = each_distinct(frame[sent.name], lambda v: parse_times(v, sent.format).dt.normalize())
     dob = each_distinct(personal["dob"], lambda v: privacy.parse_dates(v, dob_format))
-    public = frame[[f.name for f in contract.fields if not f.personal_role]].copy()
-    public["_age_band"] = privacy.age_band(dob, sent_day)
-    public[SOURCE] = frame[SOURCE]
-    public[SOURCE_ROW] = frame[SOURCE_ROW]
-    return pd.concat([public, keys], axis=1)
+    columns = {f.name: frame[f.name] for f in contract.fields if not f.personal_role}
+    columns.update({"_age_band": privacy.age_band(dob, sent_day), SOURCE: frame[SOURCE], SOURCE_ROW: frame[SOURCE_ROW]})
+    columns.update(keys.items())
+    return pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
 
 
 def each_distinct(values: pd.Series, parse) -> pd.Series:

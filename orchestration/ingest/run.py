@@ -298,11 +298,9 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
                 con.execute("""create table affected as
                     select referral_id from people_before where person_key in (select person_key from touched)
                     union select referral_id from new""")
-                con.execute(f"""create table records as select distinct referral_id, {key_list}
+                con.execute(f"""create table records as select referral_id, {key_list}
                     from keys where referral_id in (select referral_id from affected)""")
-            else:
-                con.execute(f"create table records as select distinct referral_id, {key_list} from keys")
-            link_records(con, columns)
+            link_records(con, columns, "records" if incremental else "keys")
             if incremental:
                 con.execute("""create table people_after as
                     select * from people_before where referral_id not in (select referral_id from linked)
@@ -330,15 +328,16 @@ def sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def link_records(con, columns: list[str]) -> None:
-    """Table `linked` (referral_id, person_key) from table `records` (referral_id and the match keys):
+def link_records(con, columns: list[str], records: str) -> None:
+    """Table `linked` (referral_id, person_key) from table `records` (referral_id and the match keys,
+    each combination once, as the store keeps them):
     connected components over shared keys and referral ids; the pseudonym is the smallest match key
     hash in the person's group: stable, and reveals nothing."""
     import pyarrow.compute as pc
 
     groups = []
     for column in ["referral_id", *columns]:  # every version of a referral is one person
-        values = con.sql(f'select "{column}" from records order by rowid').to_arrow_table().column(0)
+        values = con.sql(f'select "{column}" from {records} order by rowid').to_arrow_table().column(0)
         codes = pc.dictionary_encode(values).combine_chunks().indices
         groups.append(codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else
                       pc.fill_null(codes, -1).to_numpy(zero_copy_only=False))
@@ -348,7 +347,7 @@ def link_records(con, columns: list[str]) -> None:
     con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
     smallest = ", ".join(f'min("{c}")' for c in columns)
     con.execute(f"""create table linked as
-        with labelled as (select r.*, l.person from (select rowid as row, * from records) r join labels l using (row)),
+        with labelled as (select r.*, l.person from (select rowid as row, * from {records}) r join labels l using (row)),
              smallest as (select person, least({smallest}) as key from labelled group by person)
         select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
         from labelled join smallest s using (person)""")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .contracts import SourceContract
@@ -39,11 +40,20 @@ def export_frame(table: pa.Table, path: Path, rows: np.ndarray | None = None) ->
     """An export file's table as object columns of str, None where a field is empty (as the checks and
     the privacy boundary expect), with its source; `rows`: the table's rows are these rows of the file
     (0-based), not all of them in order."""
-    frame = pd.DataFrame({c: values.to_numpy(zero_copy_only=False) for c, values in zip(table.column_names, table.columns)},
+    frame = pd.DataFrame({c: shared_objects(values) for c, values in zip(table.column_names, table.columns)},
                          dtype=object)
     frame[SOURCE] = Path(path).name
     frame[SOURCE_ROW] = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows) + 1
     return frame
+
+
+def shared_objects(values: pa.ChunkedArray) -> np.ndarray:
+    """Text values as Python str objects (None where missing), one object per distinct value, shared by
+    the rows holding it: a month's export repeats its labels, dates and names, and a str object per cell
+    took three times the memory."""
+    encoded = pc.dictionary_encode(values).combine_chunks()
+    uniques = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), None)
+    return uniques[pc.fill_null(encoded.indices, len(uniques) - 1).to_numpy()]
 
 
 def read_export_table(path: Path, contract: SourceContract, raw: bytes | None = None) -> pa.Table:
