@@ -215,16 +215,39 @@ def test_a_wrong_encoding_stops_the_batch(tmp_path, home, world):
         ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
 
 
-def test_a_row_with_too_many_fields_stops_the_batch_saying_where(tmp_path, home, world):
+def test_rows_with_the_wrong_number_of_fields_are_quarantined_saying_where(tmp_path, home, world):
+    """One row too long, one too short (after a value holding a line break, which pyarrow cannot place):
+    both quarantined under (row): fieldCount with their place in the file and nothing of their text;
+    every other row lands under its own row number, and the counts reconcile. Re-issued, the file adds
+    nothing and the two rows are counted unchanged."""
     folder = drop_folder(tmp_path, world, "oldham", ["202206"])
     export = next(folder.iterdir())
-    lines = export.read_bytes().split(b"\n")
-    lines[3] = lines[3].rstrip(b"\r") + b",Sian owes money"
-    export.write_bytes(b"\n".join(lines))
-    with pytest.raises(BatchError, match=r"ocan_export_202206.csv: line 4 has \d+ fields") as error:
-        ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
-    assert "Sian" not in str(error.value)
-    assert not list((home / "landing" / "oldham" / "referrals").glob("*.parquet"))
+    rows = pd.read_csv(export, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    rows.loc[1, "referral_notes"] = "Sian said\nshe owes money"  # a quoted line break before the bad rows
+    rows.loc[4, "referral_notes"] = ""  # so its last two fields are its last two commas
+    lines = rows.to_csv(index=False).split("\n")
+    assert len(lines) == len(rows) + 3  # header, rows, the break inside row 2, the last newline
+    lines[4] = lines[4] + ",Sian owes money"  # data row 3: one field too many
+    lines[6] = lines[6].rsplit(",", 2)[0]  # data row 5: two fields short
+    export.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    [report] = ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+    assert report.reconciles and report.rows_in == len(rows)
+    assert report.reasons["(row): fieldCount"] == 2 and report.quarantined >= 2
+    q = quarantined(home, "oldham")
+    bad = q[q["rule"] == "fieldCount"].sort_values("source_row")
+    width = len(rows.columns)
+    assert bad["source_row"].tolist() == [3, 5] and set(bad["field"]) == {"(row)"}
+    assert bad["value"].tolist() == [f"{width + 1} fields, the header {width}", f"{width - 2} fields, the header {width}"]
+    assert bad["record"].isna().all() and not q.astype(str).apply(lambda c: c.str.contains("Sian")).any().any()
+    got = landed(home, "oldham")
+    assert not set(got["_source_row"]) & {3, 5}
+    # every landed row under its own number, the rows after the bad ones too
+    assert (got["referral_ref"].to_numpy() == rows.loc[got["_source_row"] - 1, "referral_ref"].to_numpy()).all()
+    assert got["_source_row"].max() > 5
+    export.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")  # re-issued: a blank line more
+    [again] = ingest_area(AreaConfig("oldham", drop_folder=folder), home, KEY)
+    assert (again.rows_in, again.landed, again.quarantined, again.unchanged) == (len(rows), 0, 0, len(rows))
+    assert again.reconciles
 
 
 def test_bom_windows_line_endings_and_welsh_names(tmp_path, home, world):

@@ -224,6 +224,18 @@ def step(name: str, seconds: dict | None = None):
 
 
 @dataclass
+class MalformedRowSetAside:
+    """A row of an export file with the wrong number of fields, to be quarantined: where it was and what
+    was wrong, never its text."""
+    source_row: int
+    problem: str  # "27 fields, the header 26"
+    digest: str  # its keyed row digest (privacy.malformed_row_digest), as hex: the quarantine key
+
+
+MALFORMED = ("(row)", "fieldCount")  # the field and rule it is quarantined under
+
+
+@dataclass
 class Prepared:
     """Batches checked against their contract and through the privacy boundary: everything that does
     not depend on what was landed before, so it can be done ahead (in another process) of landing.
@@ -235,6 +247,7 @@ class Prepared:
     pseudonymised: pa.Table
     seconds: dict = field(default_factory=dict)
     unchanged: dict = field(default_factory=dict)  # source -> rows skipped as read before (not in `frame`)
+    malformed: dict = field(default_factory=dict)  # source -> [MalformedRowSetAside] (not in `frame`)
 
 
 def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
@@ -286,7 +299,7 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
             rows = frame.index[batch_of == k]
             reports.append(land_one(len(rows), content[rows], failures_of[k], source, contract, landing,
                                     pseudonymised, new[rows], quarantined_before, checked.statistics,
-                                    prepared.unchanged.get(source, 0)))
+                                    prepared.unchanged.get(source, 0), prepared.malformed.get(source, [])))
     return reports
 
 
@@ -347,9 +360,11 @@ def conflicting_versions(frame: pd.DataFrame, keys: pd.Series, content: pd.Serie
 
 def land_one(rows_in: int, content: pd.Series, failures: list[Failure], source: str, contract: SourceContract,
              landing: Landing, pseudonymised: pa.Table, new: pd.Series, quarantined_before: set,
-             statistics: dict, unchanged: int = 0) -> BatchReport:
+             statistics: dict, unchanged: int = 0, malformed: list | None = None) -> BatchReport:
     """One batch landed (`rows_in` rows of the prepared table, `new` marking the record versions not
-    landed before): those rows written, its failures set aside, and its reconciliation record."""
+    landed before): those rows written, its failures and malformed rows set aside, and its
+    reconciliation record."""
+    malformed = malformed or []
     started = now_iso()
     batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     bad_rows = sorted({f.row for f in failures})
@@ -365,17 +380,25 @@ def land_one(rows_in: int, content: pd.Series, failures: list[Failure], source: 
         "value": None if contract_field_is_personal(contract, f.field) else f.value,
         "record": public_json(row, contract),
         "_quarantine_key": f"{content[f.row]}:{f.field}:{f.rule}",
-    } for f, row in zip(failures, failed)], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
-                                   "_quarantine_key"])
+    } for f, row in zip(failures, failed)] + [{
+        "area": contract.area, "batch_id": batch_id, "source": Path(source).name, "source_row": m.source_row,
+        "field": MALFORMED[0], "rule": MALFORMED[1], "value": m.problem, "record": None,
+        "_quarantine_key": f"{m.digest}:{MALFORMED[0]}:{MALFORMED[1]}",
+    } for m in malformed], columns=["area", "batch_id", "source", "source_row", "field", "rule", "value", "record",
+                                    "_quarantine_key"])
     # a row quarantined before (a re-read file, a re-sent record) is not set aside twice
     quarantine = quarantine[~quarantine["_quarantine_key"].isin(quarantined_before)]
     quarantined_before.update(quarantine["_quarantine_key"])
     reasons = {}
     for f in failures:
         reasons[f"{f.field}: {f.rule}"] = reasons.get(f"{f.field}: {f.rule}", 0) + 1
-    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}", rows_in + unchanged,
+    if malformed:
+        reasons[": ".join(MALFORMED)] = len(malformed)
+    report = BatchReport(contract.area, batch_id, source, f"{contract.id} v{contract.version}",
+                         rows_in + unchanged + len(malformed),
                          landed=len(records), already_landed=rows_in - len(bad_rows) - len(records),
-                         quarantined=len(bad_rows), unchanged=unchanged, reasons=reasons, rules=statistics, started=started,
+                         quarantined=len(bad_rows) + len(malformed), unchanged=unchanged, reasons=reasons,
+                         rules=statistics, started=started,
                          finished=now_iso())
     landing.write_batch(report, records, quarantine)
     return report

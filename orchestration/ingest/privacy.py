@@ -116,7 +116,7 @@ def row_digests(table: pa.Table, key: bytes) -> list[bytes]:
     file that were read before are recognised without keeping the rows (they hold personal data). The
     digest key is derived from the pseudonymisation key and the header: without the key a digest
     reveals nothing, not even whether a guessed row is in a file."""
-    row_key = hmac.digest(key, "\x1f".join(["row-digest", *table.column_names]).encode(), "sha256")
+    row_key = row_digest_key(key, table.column_names)
     columns = [c.cast(pa.string()) for c in table.columns]
     # the fields joined with \x1f, a missing one as \x1e, tell rows apart unless a value holds one of
     # those characters: such a row (never seen in an export so far) is spelled out as a tuple instead,
@@ -133,6 +133,17 @@ def row_digests(table: pa.Table, key: bytes) -> list[bytes]:
             rows[k] = ("\x1e" + repr(tuple(c[int(k)].as_py() for c in columns))).encode()
     blake2b = hashlib.blake2b
     return [blake2b(row, key=row_key, digest_size=16).digest() for row in rows]
+
+
+def row_digest_key(key: bytes, header: list[str]) -> bytes:
+    return hmac.digest(key, "\x1f".join(["row-digest", *header]).encode(), "sha256")
+
+
+def malformed_row_digest(values: list[str], header: list[str], key: bytes) -> bytes:
+    """row_digests' digest for a row with the wrong number of fields, spelled out as a tuple as
+    row_digests spells out its odd rows (a tuple of another length: never the same text)."""
+    text = ("\x1e" + repr(tuple(values))).encode()
+    return hashlib.blake2b(text, key=row_digest_key(key, header), digest_size=16).digest()
 
 
 def normalise_one_name(v: str) -> str | None:

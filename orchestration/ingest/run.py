@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 
 from ..config import AreaConfig
 from .contracts import contract_for
-from .landing import (ROW_DIGEST, BatchReport, Landing, Prepared, history_columns, land_batches, land_prepared,
-                      parquet_select, prepare_batches, step)
+from .landing import (ROW_DIGEST, BatchReport, Landing, MalformedRowSetAside, Prepared, history_columns, land_batches,
+                      land_prepared, parquet_select, prepare_batches, step)
 from .linkage import components
-from .privacy import MATCH_KEYS, row_digests
+from .privacy import MATCH_KEYS, malformed_row_digest, row_digests
 from .sources import ApiSettings, export_frame, fetch_changes, read_export_table
 from .validate import parse_times
 
@@ -95,28 +95,37 @@ def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple
     contract = contract_for(area)
     landing = Landing(home, area)
     seconds: dict[str, float] = {}
-    parts, files, unchanged = [], {}, {}
+    parts, files, unchanged, malformed = [], {}, {}, {}
     for path in map(Path, paths):
         with step("read export files", seconds):
             stat = file_stat(path)  # before reading: a file changed meanwhile is hashed again next time
             data = path.read_bytes()
-            table = read_export_table(path, contract, data)
+            export = read_export_table(path, contract, data)
             file_digest = digest(data)
             del data
         with step("skip rows read before", seconds):
+            table = export.table
             rows = pa.array(row_digests(table, key), ROW_DIGEST)
+            bad = pa.array([malformed_row_digest(m.values, table.column_names, key) for m in export.malformed],
+                           ROW_DIGEST)
             before = landing.rows_read(path.name)
-            changed = np.flatnonzero(~pc.is_in(rows, value_set=before).to_numpy(zero_copy_only=False))
-            if len(changed) < len(table):
+            not_read = lambda digests: np.flatnonzero(~pc.is_in(digests, value_set=before).to_numpy(zero_copy_only=False))
+            changed, bad_changed = not_read(rows), not_read(bad)
+            if len(changed) + len(bad_changed) < len(rows) + len(bad):
                 table = table.take(changed)
-                unchanged[str(path)] = len(rows) - len(changed)
-            files[path.name] = FileRead(file_digest, stat, pc.unique(pa.concat_arrays([before, rows])))
+                unchanged[str(path)] = len(rows) + len(bad) - len(changed) - len(bad_changed)
+            malformed[str(path)] = [
+                MalformedRowSetAside(m.row, f"{m.fields} fields, the header {m.expected}", bad[int(k)].as_py().hex())
+                for k, m in ((k, export.malformed[k]) for k in bad_changed)]
+            files[path.name] = FileRead(file_digest, stat, pc.unique(pa.concat_arrays([before, rows, bad])))
         with step("read export files", seconds):
-            parts.append((str(path), export_frame(table, path, changed)))
-        del table
+            in_file = changed if export.rows is None else export.rows[changed]
+            parts.append((str(path), export_frame(table, path, in_file)))
+        del table, export
     prepared = prepare_batches(parts, contract, key)
     prepared.seconds.update({k: v + prepared.seconds.get(k, 0.0) for k, v in seconds.items()})
     prepared.unchanged = unchanged
+    prepared.malformed = malformed
     return files, prepared
 
 

@@ -56,9 +56,27 @@ def shared_objects(values: pa.ChunkedArray) -> np.ndarray:
     return uniques[pc.fill_null(encoded.indices, len(uniques) - 1).to_numpy()]
 
 
-def read_export_table(path: Path, contract: SourceContract, raw: bytes | None = None) -> pa.Table:
-    """An export file's rows, every column as text (names stripped), checked against its contract's
-    encoding and columns."""
+@dataclass
+class MalformedRow:
+    """A row of an export file with the wrong number of fields: it cannot be told which value is which,
+    so nothing of it is kept but where it was, how many fields it had, and (privacy.row_digests) a keyed
+    digest to recognise it when the file is re-issued."""
+    row: int  # in the file, 1 = the first data row (as _source_row)
+    line: int  # where it ends in the file, counting the header
+    fields: int
+    expected: int
+    values: list[str]  # in memory only, to make the digest; personal data: never written anywhere
+
+
+@dataclass
+class ExportRows:
+    table: pa.Table  # the well-formed rows, every column as text (names stripped)
+    rows: np.ndarray | None  # each one's row in the file (0-based), None when every row is well formed
+    malformed: list[MalformedRow]
+
+
+def read_export_table(path: Path, contract: SourceContract, raw: bytes | None = None) -> ExportRows:
+    """An export file's rows, checked against its contract's encoding and columns."""
     stated = encoding = contract.properties.get("encoding", "utf-8")
     raw = Path(path).read_bytes() if raw is None else raw
     if encoding == "utf-8-sig" and not raw.startswith(b"\xef\xbb\xbf"):
@@ -72,37 +90,50 @@ def read_export_table(path: Path, contract: SourceContract, raw: bytes | None = 
                          "was the file saved in another encoding?") from None
     if text.startswith("\ufeff"):  # a BOM left by a spreadsheet even where the contract expects none
         text = text[1:]
-    table = read_csv_text(text, path)
-    columns = [c.strip() for c in table.column_names]
+    rows = read_csv_text(text, path)
+    columns = [c.strip() for c in rows.table.column_names]
     check_columns(columns, contract, str(path))
-    return table.rename_columns(columns)
+    rows.table = rows.table.rename_columns(columns)
+    return rows
 
 
-def read_csv_text(text: str, path: Path) -> pa.Table:
-    """Every column as text, an empty field as missing (pyarrow's reader: several times faster than
-    pandas'). A row with the wrong number of fields stops the batch, saying where but not what."""
+def read_csv_text(text: str, path: Path) -> ExportRows:
+    """Every column as text, an empty field as missing, with pyarrow's reader (several times faster
+    than pandas'). Rows with the wrong number of fields are set apart (to be quarantined); a file that
+    has any is read again with Python's csv module, slowly, to know where each row is (pyarrow cannot
+    say when values hold line breaks)."""
     header = next(csv.reader(io.StringIO(text.split("\n", 1)[0].rstrip("\r"))), [])
     bad = []
 
     def malformed(row) -> str:
-        bad.append((row.number, row.expected_columns, row.actual_columns))
-        return "error"
+        bad.append(row)
+        return "skip"
 
     try:
-        return pacsv.read_csv(io.BytesIO(text.encode()),
-                              parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=malformed),
-                              convert_options=pacsv.ConvertOptions(
-                                  column_types={c: pa.string() for c in header}, null_values=[""],
-                                  strings_can_be_null=True, quoted_strings_can_be_null=True))
-    except pa.ArrowInvalid:
-        if not bad:  # no bytes from the file in the message: they are usually inside a name
-            raise BatchError(f"{path}: not a readable CSV file") from None
-        line, expected, actual = bad[0]
-        if line is None:  # not known with quoted line breaks: find it again, slowly, only here
-            reader = csv.reader(io.StringIO(text, newline=""))
-            line = next((reader.line_num for row in reader if row and len(row) != expected), "?")
-        raise BatchError(f"{path}: line {line} has {actual} fields, the header {expected}; "
-                         "nothing was read from the file") from None
+        table = pacsv.read_csv(io.BytesIO(text.encode()),
+                               parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=malformed),
+                               convert_options=pacsv.ConvertOptions(
+                                   column_types={c: pa.string() for c in header}, null_values=[""],
+                                   strings_can_be_null=True, quoted_strings_can_be_null=True))
+    except pa.ArrowInvalid:  # no bytes from the file in the message: they are usually inside a name
+        raise BatchError(f"{path}: not a readable CSV file") from None
+    if not bad:
+        return ExportRows(table, None, [])
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    good, rows, malformed_rows = [], [], []
+    for values in reader:
+        if not values:  # a blank line is not a row (pyarrow skips them too)
+            continue
+        if len(values) == len(header):
+            rows.append(len(rows) + len(malformed_rows))
+            good.append(values)
+        else:
+            malformed_rows.append(MalformedRow(len(rows) + len(malformed_rows) + 1, reader.line_num, len(values),
+                                               len(header), values))
+    columns = list(zip(*good)) if good else [()] * len(header)
+    table = pa.table([pa.array([v or None for v in column], pa.string()) for column in columns], names=header)
+    return ExportRows(table, np.asarray(rows, dtype=np.int64), malformed_rows)
 
 
 @dataclass
