@@ -530,7 +530,6 @@ def machine() -> dict:
 def targets(results: list[dict]) -> list[dict]:
     """Each target against the figure measured at the scale it is set for (or the largest run, said)."""
     out = []
-    by_label = {r["label"]: r for r in results}
     largest = results[-1] if results else None
 
     def check(name, figure, limit, where, unit):

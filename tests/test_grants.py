@@ -170,7 +170,7 @@ def test_the_worlds_json_grants_follow_the_360giving_schema(world):
 
 
 def test_dagster_asset_imports_the_configured_folders(world, manifest, tmp_path, monkeypatch):
-    from orchestration.definitions import defs, landed_grants
+    from orchestration.definitions import landed_grants
 
     folders = [str(world / info["grants"]) for info in manifest["areas"].values()]
     (tmp_path / "areas.yaml").write_text(json.dumps({"areas": [], "grants": {"folders": folders}}))

@@ -2,7 +2,6 @@
 referrals per area and year, and the 8-working-day contact SLA (bank holidays included), for all four
 dialects."""
 
-import os
 from collections import Counter
 
 import dagster as dg

@@ -1,7 +1,6 @@
 """Network (network directors): the network picture for a year, the year-on-year comparison in the
 evaluators' form, LA share, organisations that joined, the biggest flows."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboards import charts, figures, ui

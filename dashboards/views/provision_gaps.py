@@ -2,7 +2,6 @@
 under-reached deprived neighbourhoods, issue x place cells with no accepting service, contact SLA by
 receiving organisation, repeat crisis with and without advice, links with welfare assistance."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboards import charts, figures, ui
