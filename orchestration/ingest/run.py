@@ -1,5 +1,6 @@
 """Ingesting an area: each new export file, or the API's changes since the committed cursor."""
 
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -79,6 +80,8 @@ def ingest_files(area: AreaConfig, paths: list[Path], home: Path, key: bytes) ->
     with landing.versions_kept(history_columns(contract)) if len(runs) > 1 else nullcontext():
         for files, prepared in prepared_runs(area.key, home, runs, key):
             reports += land_prepared(prepared, contract, landing)
+            del prepared
+            give_back_freed_memory()
             for name, read in files.items():
                 landing.remember_rows_read(name, read.rows_read)
             state = landing.state()
@@ -123,10 +126,21 @@ def prepare_files(area: str, home: Path, paths: list[Path], key: bytes) -> tuple
             parts.append((str(path), export_frame(table, path, in_file)))
         del table, export
     prepared = prepare_batches(parts, contract, key)
+    del parts
+    give_back_freed_memory()
     prepared.seconds.update({k: v + prepared.seconds.get(k, 0.0) for k, v in seconds.items()})
     prepared.unchanged = unchanged
     prepared.malformed = malformed
     return files, prepared
+
+
+def give_back_freed_memory() -> None:
+    """Return the memory of a run's frames, freed, to the system (glibc keeps freed memory for reuse,
+    in pieces the next run's larger objects may not fit: each process's footprint grew run by run)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def prepared_runs(area: str, home: Path, runs: list[list[Path]], key: bytes):
@@ -354,10 +368,13 @@ def link_records(con, columns: list[str], records: str) -> None:
     label = components(groups, len(groups[0]))
     del groups
     con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
-    smallest = ", ".join(f'min("{c}")' for c in columns)
+    # each record's smallest key first: the person's smallest is then a min of one column, not of eight
+    smallest = ", ".join(f'"{c}"' for c in columns)
     con.execute(f"""create table linked as
-        with labelled as (select r.*, l.person from (select rowid as row, * from {records}) r join labels l using (row)),
-             smallest as (select person, least({smallest}) as key from labelled group by person)
+        with labelled as (select r.referral_id, r.key, l.person
+                          from (select rowid as row, referral_id, least({smallest}) as key from {records}) r
+                          join labels l using (row)),
+             smallest as (select person, min(key) as key from labelled group by person)
         select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
         from labelled join smallest s using (person)""")
     con.unregister("labels")
