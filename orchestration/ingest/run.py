@@ -309,6 +309,8 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
             if incremental:
                 con.execute("insert into keys select * from new")
         new_batches = [Path(f).stem for f in new_files]
+        # the store's tables are on disk now: DuckDB's buffers give way to the arrays of the components
+        con.execute(f"set memory_limit = '{LINKAGE_MEMORY_AFTER_LOADING}'")
         if new_batches:
             key_list = ", ".join(f'"{c}"' for c in columns)
             if incremental:
@@ -345,6 +347,7 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
 
 
 LINKAGE_MEMORY = "2GB"
+LINKAGE_MEMORY_AFTER_LOADING = "1GB"
 
 
 def sql_list(paths: list[str]) -> str:
@@ -356,15 +359,15 @@ def link_records(con, columns: list[str], records: str) -> None:
     each combination once, as the store keeps them):
     connected components over shared keys and referral ids; the pseudonym is the smallest match key
     hash in the person's group: stable, and reveals nothing."""
-    import pyarrow.compute as pc
+    from concurrent.futures import ThreadPoolExecutor
 
-    groups = []
-    for column in ["referral_id", *columns]:  # every version of a referral is one person
-        values = con.sql(f'select "{column}" from {records} order by rowid').to_arrow_table().column(0)
-        codes = pc.dictionary_encode(values).combine_chunks().indices
-        groups.append(codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else
-                      pc.fill_null(codes, -1).to_numpy(zero_copy_only=False))
-        del values, codes
+    def codes_of(column: str) -> np.ndarray:
+        values = con.cursor().sql(f'select "{column}" from {records} order by rowid').to_arrow_table().column(0)
+        return pc.fill_null(pc.dictionary_encode(values).combine_chunks().indices, -1).to_numpy(zero_copy_only=False)
+
+    # two columns at a time (DuckDB and pyarrow let go of the GIL): a core would idle otherwise
+    with ThreadPoolExecutor(2) as pool:
+        groups = list(pool.map(codes_of, ["referral_id", *columns]))  # every version of a referral is one person
     label = components(groups, len(groups[0]))
     del groups
     con.register("labels", pa.table({"row": np.arange(len(label)), "person": label}))
