@@ -247,7 +247,7 @@ class Prepared:
     pseudonymised: pa.Table
     seconds: dict = field(default_factory=dict)
     unchanged: dict = field(default_factory=dict)  # source -> rows skipped as read before (not in `frame`)
-    malformed: dict = field(default_factory=dict)  # source -> [MalformedRowSetAside] (not in `frame`)
+    malformed: dict = field(default_factory=dict)  # source -> [MalformedRowSetAside] (not in `pseudonymised`)
 
 
 def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
