@@ -246,14 +246,13 @@ class Prepared:
     content: pd.Series
     pseudonymised: pa.Table
     seconds: dict = field(default_factory=dict)
-    unchanged: dict = field(default_factory=dict)  # source -> rows skipped as read before (not in `frame`)
+    unchanged: dict = field(default_factory=dict)  # source -> rows skipped as read before (not in `pseudonymised`)
     malformed: dict = field(default_factory=dict)  # source -> [MalformedRowSetAside] (not in `pseudonymised`)
 
 
 def prepare_batches(parts: list[tuple[str, pd.DataFrame]], contract: SourceContract, key: bytes) -> Prepared:
     seconds: dict[str, float] = {}
-    # one file's frame is used as it is: a copy of a month's export is a gigabyte
-    frame = parts[0][1].reset_index(drop=True) if len(parts) == 1 else pd.concat([f for _, f in parts], ignore_index=True)
+    frame = pd.concat([f for _, f in parts], ignore_index=True)
     with step("validate (Great Expectations)", seconds):
         checked = validate(frame, contract)
     with step("content hashes", seconds):
@@ -273,8 +272,9 @@ def land_prepared(prepared: Prepared, contract: SourceContract, landing: Landing
     batch_of = np.repeat(np.arange(len(prepared.sources)), [n for _, n in prepared.sources])
     id_field, updated_field = contract.record_key
     # the columns the checks read, as object columns (None where missing), as they were checked
+    checked_columns = [id_field.name, updated_field.name, contract.by_canonical("status").name]
     frame = pd.DataFrame({name: pseudonymised.column(name).to_numpy(zero_copy_only=False)
-                          for name in history_columns(contract)[:3]}, dtype=object)
+                          for name in checked_columns}, dtype=object)
     with step("checks against the landed history"):
         # what is landed already of these referrals, read once for every check and batch below
         before = landing.landed_versions(id_field.name, frame[id_field.name], history_columns(contract))

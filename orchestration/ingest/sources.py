@@ -62,7 +62,6 @@ class MalformedRow:
     so nothing of it is kept but where it was, how many fields it had, and (privacy.row_digests) a keyed
     digest to recognise it when the file is re-issued."""
     row: int  # in the file, 1 = the first data row (as _source_row)
-    line: int  # where it ends in the file, counting the header
     fields: int
     expected: int
     values: list[str]  # in memory only, to make the digest; personal data: never written anywhere
@@ -129,8 +128,7 @@ def read_csv_text(text: str, path: Path) -> ExportRows:
             rows.append(len(rows) + len(malformed_rows))
             good.append(values)
         else:
-            malformed_rows.append(MalformedRow(len(rows) + len(malformed_rows) + 1, reader.line_num, len(values),
-                                               len(header), values))
+            malformed_rows.append(MalformedRow(len(rows) + len(malformed_rows) + 1, len(values), len(header), values))
     columns = list(zip(*good)) if good else [()] * len(header)
     table = pa.table([pa.array([v or None for v in column], pa.string()) for column in columns], names=header)
     return ExportRows(table, np.asarray(rows, dtype=np.int64), malformed_rows)
