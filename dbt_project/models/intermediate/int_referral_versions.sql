@@ -24,7 +24,7 @@ with versions as (
     {% for area in areas() %}
     select * from {{ ref('stg_' ~ area ~ '__referrals') }}
     {% if area in new_batches %}
-    where {% if new_batches[area] %}batch_id in ('{{ new_batches[area] | sort | join("', '") }}'){% else %}false{% endif %}
+    where {{ in_batches(new_batches[area] | sort) }}
     {% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
