@@ -425,8 +425,7 @@ def pseudonymise(frame: pd.DataFrame, contract: SourceContract, key: bytes) -> p
     dob = each_distinct(personal["dob"], lambda v: privacy.parse_dates(v, dob_format))
     columns = {f.name: frame[f.name] for f in contract.fields if not f.personal_role}
     columns.update({"_age_band": privacy.age_band(dob, sent_day), SOURCE: frame[SOURCE], SOURCE_ROW: frame[SOURCE_ROW]})
-    columns.update(keys.items())
-    return pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
+    return pa.table({**{name: pa.array(values, from_pandas=True) for name, values in columns.items()}, **keys})
 
 
 def each_distinct(values: pd.Series, parse) -> pd.Series:

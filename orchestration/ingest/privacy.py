@@ -88,9 +88,12 @@ def map_distinct(values: pd.Series, function=None, all_at_once=None) -> pd.Serie
     return pd.Series(np.array(mapped + [None], dtype=object)[codes], index=values.index, dtype=object)
 
 
-def keyed_hash(key: bytes, purpose: str, values: pd.Series) -> pd.Series:
-    """HMAC-SHA256 of each value (None stays None), namespaced by purpose so keys never collide."""
-    return map_distinct(values, all_at_once=lambda distinct: hmac_hex(key, purpose.encode() + b"\x1f", distinct))
+def keyed_hash(key: bytes, purpose: str, values: pa.Array) -> pa.Array:
+    """HMAC-SHA256 of each value (null stays null), namespaced by purpose so keys never collide; hashed
+    once per distinct value."""
+    encoded = values.dictionary_encode()
+    hashed = hmac_hex(key, purpose.encode() + b"\x1f", encoded.dictionary.to_pylist())
+    return pa.array(hashed, pa.string()).take(encoded.indices)
 
 
 def hmac_hex(key: bytes, prefix: bytes, messages: list[str]) -> list[str]:
@@ -208,8 +211,8 @@ def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
 MATCH_ROLES = ("client_id", "forename", "surname", "dob", "postcode", "email")
 
 
-def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
-    """One keyed hash per match key (None where a part is missing). Namespaced by area: people are
+def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -> dict[str, pa.Array]:
+    """One keyed hash per match key (null where a part is missing). Namespaced by area: people are
     linked within an area's system, never across areas. Made once per distinct combination of the
     personal fields (a referral's versions, and most of a person's referrals, repeat them)."""
     used = personal[[c for c in MATCH_ROLES if c in personal]]
@@ -220,10 +223,10 @@ def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -
     first = np.unique(group, return_index=True)[1]  # a row of each distinct combination, in group order
     parts = match_parts(used.iloc[first], dob_format)
     text = {c: pa.array(parts[c].to_numpy(dtype=object), pa.string(), from_pandas=True) for c in parts.columns}
+    combination = pa.array(group)
     out = {}
     for name, needs in MATCH_KEYS.items():
         # the parts joined with "|"; a missing part: no key
         joined = pc.binary_join_element_wise(*[text[c] for c in needs], "|") if len(needs) > 1 else text[needs[0]]
-        hashed = keyed_hash(key, f"{area}:{name}", pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object))
-        out[f"mk_{name}"] = hashed.to_numpy(dtype=object)[group]
-    return pd.DataFrame(out, index=personal.index)
+        out[f"mk_{name}"] = keyed_hash(key, f"{area}:{name}", joined).take(combination)
+    return out
