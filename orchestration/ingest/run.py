@@ -283,7 +283,7 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
         store.unlink(missing_ok=True)
         Path(f"{store}.wal").unlink(missing_ok=True)
         new_files = files
-    work_tables = ("new", "touched", "affected", "records", "linked", "people_after")
+    work_tables = ("new", "touched", "affected", "records", "linked")
     with duckdb.connect(str(store)) as con:
         con.execute(f"set memory_limit = '{LINKAGE_MEMORY}'")  # beyond it DuckDB spills to disk
         con.execute("set enable_progress_bar = false")  # no bars in the logs
@@ -326,14 +326,10 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
                 con.execute(f"""create table records as select referral_id, {key_list}
                     from keys where referral_id in (select referral_id from affected)""")
             link_records(con, columns, "records" if incremental else "keys")
-            if incremental:
-                con.execute("""create table people_after as
-                    select * from people_before where referral_id not in (select referral_id from linked)
-                    union all select * from linked""")
-            else:
-                con.execute("create table people_after as select * from linked order by referral_id")
+            people_after = ("select * from people_before anti join linked using (referral_id) union all select * from linked"
+                            if incremental else "select * from linked order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
-            con.execute(f"copy people_after to '{out}' (format parquet)")
+            con.execute(f"copy ({people_after}) to '{out}' (format parquet)")
             os.replace(out, people_file)
             for table in work_tables:
                 con.execute(f"drop table if exists {table}")
