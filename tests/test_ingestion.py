@@ -161,6 +161,19 @@ def test_row_digests_tell_rows_apart_and_depend_on_the_key():
     assert row_digests(table.rename_columns(["a", "c"]), KEY)[0] != digests[0]  # nor on the header
 
 
+def test_export_times_are_read_with_the_contracts_format_as_the_warehouse_reads_them():
+    """A contract's time format is read with DuckDB's strptime, as the staging models read it: what the
+    checks accept, the warehouse can read; what they cannot read is missing (and quarantined)."""
+    from orchestration.ingest.validate import parse_times
+
+    values = pd.Series(["01/02/2022 09:05", "1/2/2022 9:05", "2022-05-03", None, "31/02/2022 10:00", "28/02/2022 23:59"],
+                       index=[10, 11, 12, 13, 14, 15], dtype=object)
+    parsed = parse_times(values, "%d/%m/%Y %H:%M")
+    assert parsed.index.tolist() == values.index.tolist()
+    assert parsed.tolist()[:2] == [pd.Timestamp("2022-02-01 09:05")] * 2 and parsed[15] == pd.Timestamp("2022-02-28 23:59")
+    assert parsed[[12, 13, 14]].isna().all()
+
+
 def test_bad_rows_are_quarantined_with_file_row_field_and_rule(tmp_path, home, world):
     folder = drop_folder(tmp_path, world, "norfolk", ["2022-05"])
     export = next(folder.iterdir())
