@@ -40,7 +40,7 @@ def parse_times(values: pd.Series, fmt: str) -> pd.Series:
     text = pa.table({"v": pa.array(values.to_numpy(dtype=object), pa.string(), from_pandas=True)})
     with duckdb.connect() as con:
         con.register("text", text)
-        parsed = con.execute("select try_strptime(v, ?) as t from text", [fmt]).to_arrow_table().column(0)
+        parsed = con.sql("select try_strptime(v, $1) as t from text", params=[fmt]).to_arrow_table().column(0)
     return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index, dtype="datetime64[us]")
 
 
