@@ -80,14 +80,6 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"ccs-key-fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
-def map_distinct(values: pd.Series, function=None, all_at_once=None) -> pd.Series:
-    """`function` of each value, called once per distinct value (records repeat the same names, dates
-    and postcodes over and over), or `all_at_once` of the list of distinct values; missing stays None."""
-    codes, uniques = pd.factorize(values)  # missing: -1, the None at the end
-    mapped = all_at_once(list(uniques)) if all_at_once else [function(v) for v in uniques]
-    return pd.Series(np.array(mapped + [None], dtype=object)[codes], index=values.index, dtype=object)
-
-
 def keyed_hash(key: bytes, purpose: str, values: pa.Array) -> pa.Array:
     """HMAC-SHA256 of each value (null stays null), namespaced by purpose so keys never collide; hashed
     once per distinct value."""
@@ -155,13 +147,12 @@ def normalise_one_name(v: str) -> str | None:
     return text or None
 
 
-def normalise_name(values: pd.Series) -> pd.Series:
-    """Case, accents, spaces and punctuation do not tell people apart: 'Siân ap Dafydd' -> 'SIANAPDAFYDD'."""
-    return map_distinct(values, normalise_one_name)
+def normalise_postcode(v: str) -> str | None:
+    return re.sub(r"[^A-Z0-9]", "", v.upper()) or None
 
 
-def normalise_postcode(values: pd.Series) -> pd.Series:
-    return map_distinct(values, lambda v: re.sub(r"[^A-Z0-9]", "", v.upper()) or None)
+def normalise_email(v: str) -> str | None:
+    return v.strip().lower() or None
 
 
 def parse_dates(values: pd.Series, fmt: str) -> pd.Series:
@@ -182,29 +173,37 @@ def age_band(dob: pd.Series, on: pd.Series) -> pd.Series:
     return out
 
 
-def match_parts(personal: pd.DataFrame, dob_format: str) -> pd.DataFrame:
-    """Normalised parts of every match key, from the personal columns (by role)."""
-    if "dob" in personal:
-        codes, uniques = pd.factorize(personal["dob"].replace("", None))
-        days = pd.Series(pd.to_datetime(pd.Series(uniques, dtype=object), format=dob_format, errors="coerce").dt.date)
-        iso = [None if pd.isna(d) else d.isoformat() for d in days] + [None]
-        unordered = [None if pd.isna(d) else f"{d.year}-{min(d.month, d.day):02d}-{max(d.month, d.day):02d}"
-                     for d in days] + [None]
-        dob_text = pd.Series(np.array(iso, dtype=object)[codes], index=personal.index, dtype=object)
-        dob_unordered = pd.Series(np.array(unordered, dtype=object)[codes], index=personal.index, dtype=object)
-    else:
-        dob_text = dob_unordered = pd.Series(None, index=personal.index, dtype=object)
-    forename = normalise_name(personal["forename"])
-    return pd.DataFrame({
-        "client_id": personal.get("client_id"),
+def match_parts(fields: dict[str, tuple[np.ndarray, np.ndarray]], dob_format: str) -> dict[str, pa.Array]:
+    """Normalised parts of every match key, from the personal fields (by role), each given as
+    pd.factorize gives it (a code per record, -1 where missing, and the distinct values): a part is
+    worked out once per distinct value. Case, accents, spaces and punctuation do not tell people apart:
+    'Siân ap Dafydd' -> 'SIANAPDAFYDD'."""
+    length = len(next(iter(fields.values()))[0])
+
+    def part(role: str, normalise) -> pa.Array:
+        if role not in fields:
+            return pa.nulls(length, pa.string())
+        codes, uniques = fields[role]
+        values = pa.array([normalise(v) for v in uniques] + [None], pa.string())
+        return values.take(np.where(codes < 0, len(uniques), codes))
+
+    days = {}
+    if "dob" in fields:
+        parsed = pd.to_datetime(pd.Series(fields["dob"][1], dtype=object).replace("", None), format=dob_format,
+                                errors="coerce").dt.date
+        days = {v: None if pd.isna(d) else d for v, d in zip(fields["dob"][1], parsed)}
+    forename = part("forename", normalise_one_name)
+    return {
+        "client_id": part("client_id", lambda v: v),
         "forename": forename,
-        "surname": normalise_name(personal["surname"]),
-        "initial": forename.str[:1],
-        "dob": dob_text,
-        "dob_unordered": dob_unordered,
-        "postcode": normalise_postcode(personal["postcode"]) if "postcode" in personal else None,
-        "email": map_distinct(personal["email"], lambda v: v.strip().lower() or None) if "email" in personal else None,
-    }, index=personal.index)
+        "surname": part("surname", normalise_one_name),
+        "initial": pc.utf8_slice_codeunits(forename, 0, 1),
+        "dob": part("dob", lambda v: days[v] and days[v].isoformat()),
+        "dob_unordered": part("dob", lambda v: days[v] and
+                              f"{days[v].year}-{min(days[v].month, days[v].day):02d}-{max(days[v].month, days[v].day):02d}"),
+        "postcode": part("postcode", normalise_postcode),
+        "email": part("email", normalise_email),
+    }
 
 
 # the personal fields the match keys are made from (phone numbers and notes are not)
@@ -215,14 +214,12 @@ def match_keys(key: bytes, area: str, personal: pd.DataFrame, dob_format: str) -
     """One keyed hash per match key (null where a part is missing). Namespaced by area: people are
     linked within an area's system, never across areas. Made once per distinct combination of the
     personal fields (a referral's versions, and most of a person's referrals, repeat them)."""
-    used = personal[[c for c in MATCH_ROLES if c in personal]]
-    group = np.zeros(len(used), dtype=np.int64)
-    for c in used.columns:  # the combination's number, column by column (kept small by factorising)
-        codes, uniques = pd.factorize(used[c])
+    fields = {c: pd.factorize(personal[c]) for c in MATCH_ROLES if c in personal}
+    group = np.zeros(len(personal), dtype=np.int64)
+    for codes, uniques in fields.values():  # the combination's number, field by field (kept small by factorising)
         group = pd.factorize(group * (len(uniques) + 1) + codes + 1)[0]
-    first = np.unique(group, return_index=True)[1]  # a row of each distinct combination, in group order
-    parts = match_parts(used.iloc[first], dob_format)
-    text = {c: pa.array(parts[c].to_numpy(dtype=object), pa.string(), from_pandas=True) for c in parts.columns}
+    first = np.unique(group, return_index=True)[1]  # a record of each distinct combination, in group order
+    text = match_parts({c: (codes[first], uniques) for c, (codes, uniques) in fields.items()}, dob_format)
     combination = pa.array(group)
     out = {}
     for name, needs in MATCH_KEYS.items():
