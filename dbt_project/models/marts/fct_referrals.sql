@@ -24,16 +24,22 @@ with people as (
 
 {% if built.whole %}
 -- A referral's latest version is its newest change (a version is keyed by referral and change time): a
--- narrow aggregate finds it, then what the bounce windows need of it, and the wide versions are read
+-- narrow aggregate finds its row, then what the bounce windows need of it, and the wide versions are read
 -- once and joined to that; never sorted or held in memory (at 10 million referrals that spilled to disk).
+-- The row is the rowid, one integer, not the (area, referral_id, changed_at) strings: smaller to hash and
+-- hold, and the joins skip the row groups with no latest version (fct_referrals at 2M: -10% CPU). A unit
+-- test's fixture is a CTE, with no rowid: there the key's hash stands in.
+{% set version_row = 'hash(area, referral_id, changed_at)' if model.resource_type == 'unit_test' else 'rowid' %}
 newest as (
-    select area, referral_id, max(changed_at) as changed_at from {{ ref('int_referral_versions') }} group by all
+    select arg_max({{ version_row }}, changed_at) as version_row
+    from {{ ref('int_referral_versions') }} group by area, referral_id
 ),
 
 latest_needs as (
-    select area, referral_id, changed_at, primary_issue, sent_at, accepted_at, receiving_service_id
+    select {{ version_row }} as version_row, area, referral_id, changed_at, primary_issue, sent_at, accepted_at,
+           receiving_service_id
     from {{ ref('int_referral_versions') }}
-    semi join newest using (area, referral_id, changed_at)
+    where {{ version_row }} in (select version_row from newest)
 ),
 {% else %}
 new_versions as (select {{ version_columns }} from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
@@ -82,8 +88,8 @@ latest_needs as (
 {% endif %}
 
 needs as (
-    select v.area, v.referral_id, v.changed_at, p.person_key, v.primary_issue, v.sent_at,
-           v.accepted_at is not null as accepted, v.receiving_service_id,
+    select {% if built.whole %}v.version_row, {% endif %}v.area, v.referral_id, v.changed_at, p.person_key,
+           v.primary_issue, v.sent_at, v.accepted_at is not null as accepted, v.receiving_service_id,
            date_diff('day', date '1970-01-01', cast(v.sent_at as date)) as sent_day
     from latest_needs as v
     left join people as p using (area, referral_id)
@@ -122,7 +128,7 @@ paused as (
 ),
 
 keyed as (
-    select n.area, n.referral_id, n.changed_at, n.person_key,
+    select {% if built.whole %}n.version_row, {% endif %}n.area, n.referral_id, n.changed_at, n.person_key,
            coalesce(b.place_in_90_days >= 3 and b.accepted_in_90_days = 0, false) as is_bounce,
            paused.referral_id is not null as sent_during_paused_intake
     from needs as n
@@ -145,8 +151,13 @@ referrals as (
         v.lsoa_code, v.lsoa_vintage,
         case when v.lsoa_vintage = '2011' then v.lsoa_code else bridge.lsoa11_code end as lsoa11_code,
         v.age_band, k.is_bounce, k.sent_during_paused_intake
-    from {% if built.whole %}{{ ref('int_referral_versions') }}{% else %}latest{% endif %} as v
+    {% if built.whole %}
+    from (select *, {{ version_row }} as version_row from {{ ref('int_referral_versions') }}) as v
+    join keyed as k using (version_row)
+    {% else %}
+    from latest as v
     join keyed as k using (area, referral_id, changed_at)
+    {% endif %}
     left join {{ ref('int_lsoa21_to_lsoa11') }} as bridge on v.lsoa_vintage = '2021' and bridge.lsoa21_code = v.lsoa_code
 ),
 
