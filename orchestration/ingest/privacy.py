@@ -189,8 +189,7 @@ def match_parts(fields: dict[str, tuple[np.ndarray, np.ndarray]], dob_format: st
 
     days = {}
     if "dob" in fields:
-        parsed = pd.to_datetime(pd.Series(fields["dob"][1], dtype=object).replace("", None), format=dob_format,
-                                errors="coerce").dt.date
+        parsed = parse_dates(pd.Series(fields["dob"][1], dtype=object), dob_format).dt.date
         days = {v: None if pd.isna(d) else d for v, d in zip(fields["dob"][1], parsed)}
     forename = part("forename", normalise_one_name)
     return {

@@ -67,13 +67,16 @@ def derived_columns(frame: pd.DataFrame, contract: SourceContract, now: datetime
             extra[column] = frame[f.name].map(
                 lambda v, sep=f.separator: next((x for x in labels_of(v, sep) if x not in allowed), None))
             expectations.append((gxe.ExpectColumnValuesToBeNull(column=column), f.name, "invalidValues"))
-        if f.format and f.format != "iso8601" and f.logical_type == "timestamp":
+        own_format = f.format and f.format != "iso8601" and f.logical_type == "timestamp"
+        # parsed once for both rules that need it
+        parsed = parse_times(frame[f.name], f.format) if own_format or f.not_in_future else None
+        if own_format:
             column = f"__unparseable__{f.name}"
-            extra[column] = unparseable(frame[f.name], f.format)
+            extra[column] = unparseable(frame[f.name], parsed)
             expectations.append((gxe.ExpectColumnValuesToBeNull(column=column), f.name, "format"))
         if f.not_in_future:
             column = f"__parsed__{f.name}"
-            extra[column] = in_nanoseconds(parse_times(frame[f.name], f.format))
+            extra[column] = in_nanoseconds(parsed)
             # exports write UK wall-clock time, whatever the time zone of the machine reading them
             reference = now.astimezone(timezone.utc) if f.format == "iso8601" else now.astimezone(UK)
             expectations.append((gxe.ExpectColumnValuesToBeBetween(column=column,
@@ -97,11 +100,12 @@ def field_expectations(f: Field) -> list:
     return out
 
 
-def unparseable(values: pd.Series, fmt: str) -> pd.Series:
-    """Each value that DuckDB's strptime cannot read with the contract's format (None for the others):
-    a value passing here is one the warehouse can read. (GX's strftime expectation calls Python's
-    strptime once per value: ten times slower, and a different parser from the warehouse's.)"""
-    failed = values.notna().to_numpy() & parse_times(values, fmt).isna().to_numpy()
+def unparseable(values: pd.Series, parsed: pd.Series) -> pd.Series:
+    """Each value that DuckDB's strptime could not read with the contract's format (`parsed`, by
+    parse_times; None for the others): a value passing here is one the warehouse can read. (GX's strftime
+    expectation calls Python's strptime once per value: ten times slower, and a different parser from the
+    warehouse's.)"""
+    failed = values.notna().to_numpy() & parsed.isna().to_numpy()
     return pd.Series(np.where(failed, values.to_numpy(dtype=object), None), index=values.index, dtype=object)
 
 
@@ -121,7 +125,6 @@ def gx_context():
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
-
         from great_expectations.execution_engine import pandas_execution_engine
 
         # GX fingerprints an in-memory batch smaller than this by hashing all of it, twice per run (a
