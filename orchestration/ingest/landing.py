@@ -169,10 +169,13 @@ class Landing:
                          json.dumps(asdict(report), indent=1, ensure_ascii=False).encode())
 
 
-def parquet_select(con, files: list, columns: list[str], missing: str = "null") -> str:
+def parquet_select(con, files: list, columns: list[str], missing: str = "null", as_type: str | None = None) -> str:
     """The select list for `columns` over Parquet files read together: a column none of them holds
-    (files landed before it existed) comes out as `missing`."""
+    (files landed before it existed) comes out as `missing`. With `as_type`, every column is cast to it."""
     present = {r[0] for r in con.execute("select name from parquet_schema(?)", [[str(f) for f in files]]).fetchall()}
+    if as_type:
+        return ", ".join(f'cast("{c}" as {as_type}) as "{c}"' if c in present else f'null::{as_type} as "{c}"'
+                         for c in columns)
     return ", ".join(f'"{c}"' if c in present else f'{missing} as "{c}"' for c in columns)
 
 

@@ -82,14 +82,15 @@ def key_fingerprint(key: bytes) -> str:
 
 def keyed_hash(key: bytes, purpose: str, values: pa.Array) -> pa.Array:
     """HMAC-SHA256 of each value (null stays null), namespaced by purpose so keys never collide; hashed
-    once per distinct value."""
+    once per distinct value. Its first 128 bits, held as a UUID: a fixed-width 16-byte type that
+    Parquet and DuckDB both have, so the linkage joins and groups the keys as numbers, not as text."""
     encoded = values.dictionary_encode()
-    hashed = hmac_hex(key, purpose.encode() + b"\x1f", encoded.dictionary.to_pylist())
-    return pa.array(hashed, pa.string()).take(encoded.indices)
+    hashed = pa.array(hmac_digests(key, purpose.encode() + b"\x1f", encoded.dictionary.to_pylist()), pa.binary(16))
+    return pa.ExtensionArray.from_storage(pa.uuid(), hashed.take(encoded.indices))
 
 
-def hmac_hex(key: bytes, prefix: bytes, messages: list[str]) -> list[str]:
-    """hmac.digest(key, prefix + message, "sha256").hex()[:32] of each message, identical (tested) and
+def hmac_digests(key: bytes, prefix: bytes, messages: list[str]) -> list[bytes]:
+    """hmac.digest(key, prefix + message, "sha256")[:16] of each message, identical (tested) and
     about twice as fast: HMAC spelled out (RFC 2104), with the key's padded blocks and the prefix
     hashed once, not once per message."""
     block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
@@ -102,7 +103,7 @@ def hmac_hex(key: bytes, prefix: bytes, messages: list[str]) -> list[str]:
         h.update(message.encode())
         o = outer_copy()
         o.update(h.digest())
-        out.append(o.hexdigest()[:32])
+        out.append(o.digest()[:16])
     return out
 
 

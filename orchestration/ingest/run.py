@@ -289,12 +289,18 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
         con.execute("set enable_progress_bar = false")  # no bars in the logs
         for table in work_tables:  # left behind by a run that stopped part way
             con.execute(f"drop table if exists {table}")
+        if incremental and con.execute("select data_type from duckdb_columns() where table_name = 'keys' and column_name = ?",
+                                       [columns[0]]).fetchone() != ("UUID",):
+            # a store from before the keys were UUIDs (text then): linked again from the landing
+            con.execute("drop table if exists keys")
+            incremental, new_files = False, files
         if new_files:
-            key_columns = ", ".join(f'"{c}" varchar' for c in columns)
+            key_columns = ", ".join(f'"{c}" uuid' for c in columns)
             con.execute(f"create table if not exists keys (batch_id varchar, referral_id varchar, {key_columns})")
             # rows of a batch whose linkage was never committed (a run that stopped part way) go again
             con.execute("delete from keys where batch_id not in (select unnest(?::varchar[]))", [linked_batches])
-            select = parquet_select(con, new_files, columns, missing="null::varchar")
+            # batches landed before the keys were UUIDs hold them as 32 hex digits: the cast reads both
+            select = parquet_select(con, new_files, columns, as_type="uuid")
             # a referral's versions mostly carry the same keys: a combination is kept once, under the
             # first batch that brought it
             same = " and ".join(f'k."{c}" is not distinct from i."{c}"' for c in ["referral_id", *columns])
@@ -354,12 +360,16 @@ def link_records(con, columns: list[str], records: str) -> None:
     """Table `linked` (referral_id, person_key) from table `records` (referral_id and the match keys,
     each combination once, as the store keeps them):
     connected components over shared keys and referral ids; the pseudonym is the smallest match key
-    hash in the person's group: stable, and reveals nothing."""
+    hash in the person's group (as 32 hex digits): stable, and reveals nothing."""
     from concurrent.futures import ThreadPoolExecutor
 
     def codes_of(column: str) -> np.ndarray:
-        values = con.cursor().sql(f'select "{column}" from {records} order by rowid').to_arrow_table().column(0)
-        return pc.fill_null(pc.dictionary_encode(values).combine_chunks().indices, -1).to_numpy(zero_copy_only=False)
+        cursor = con.cursor()
+        cursor.execute("set arrow_lossless_conversion = true")  # keys as their 16 bytes, not as text
+        values = cursor.sql(f'select "{column}" from {records} order by rowid').to_arrow_table().column(0).combine_chunks()
+        if isinstance(values, pa.ExtensionArray):
+            values = values.storage
+        return pc.fill_null(pc.dictionary_encode(values).indices, -1).to_numpy(zero_copy_only=False)
 
     # two columns at a time (DuckDB and pyarrow let go of the GIL): a core would idle otherwise
     with ThreadPoolExecutor(2) as pool:
@@ -374,6 +384,6 @@ def link_records(con, columns: list[str], records: str) -> None:
                           from (select rowid as row, referral_id, least({smallest}) as key from {records}) r
                           join labels l using (row)),
              smallest as (select person, min(key) as key from labelled group by person)
-        select distinct referral_id, 'p_' || coalesce(s.key, referral_id) as person_key
+        select distinct referral_id, 'p_' || coalesce(replace(cast(s.key as varchar), '-', ''), referral_id) as person_key
         from labelled join smallest s using (person)""")
     con.unregister("labels")
