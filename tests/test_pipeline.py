@@ -134,7 +134,7 @@ def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
             select bounce, min(earlier) from pairs
             where bounce not in (from landed_late) and earlier not in (from landed_late)
             group by bounce having count(*) = 2 order by bounce limit 1""").fetchone()
-        con.execute(f"copy (select referral_id, case when referral_id = '{split}' then 'p_split_for_the_test' "
+        con.execute(f"copy (select referral_id, case when referral_id = '{split}' then uuid() "
                     f"else person_key end as person_key from read_parquet('{people}')) to '{tmp_path / 'split.parquet'}'")
     shutil.move(tmp_path / "split.parquet", people)
     for batch in held_back:

@@ -278,7 +278,9 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
     already_linked = set(linked_batches)
     new_files = [f for f in files if Path(f).stem not in already_linked]
     store = Path(home) / "state" / f"{area}.linkage.duckdb"
-    incremental = not full and bool(linked_batches) and people_file.exists() and store.exists()
+    # (a people file from before person keys were UUIDs, text then, is linked again from the landing)
+    incremental = (not full and bool(linked_batches) and people_file.exists() and store.exists()
+                   and parquet_type(people_file, "person_key") == "UUID")
     if not incremental:
         store.unlink(missing_ok=True)
         Path(f"{store}.wal").unlink(missing_ok=True)
@@ -289,11 +291,6 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
         con.execute("set enable_progress_bar = false")  # no bars in the logs
         for table in work_tables:  # left behind by a run that stopped part way
             con.execute(f"drop table if exists {table}")
-        if incremental and con.execute("select data_type from duckdb_columns() where table_name = 'keys' and column_name = ?",
-                                       [columns[0]]).fetchone() != ("UUID",):
-            # a store from before the keys were UUIDs (text then): linked again from the landing
-            con.execute("drop table if exists keys")
-            incremental, new_files = False, files
         if new_files:
             key_columns = ", ".join(f'"{c}" uuid' for c in columns)
             con.execute(f"create table if not exists keys (batch_id varchar, referral_id varchar, {key_columns})")
@@ -352,6 +349,15 @@ LINKAGE_MEMORY = "2GB"
 LINKAGE_MEMORY_AFTER_LOADING = "1GB"
 
 
+def parquet_type(path: Path, column: str) -> str | None:
+    """The DuckDB type of a column of a Parquet file, from its schema."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        found = con.execute("select duckdb_type from parquet_schema(?) where name = ?", [str(path), column]).fetchone()
+    return found[0] if found else None
+
+
 def sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
@@ -360,7 +366,8 @@ def link_records(con, columns: list[str], records: str) -> None:
     """Table `linked` (referral_id, person_key) from table `records` (referral_id and the match keys,
     each combination once, as the store keeps them):
     connected components over shared keys and referral ids; the pseudonym is the smallest match key
-    hash in the person's group (as 32 hex digits): stable, and reveals nothing."""
+    hash in the person's group: stable, and reveals nothing. A record with no match key is a person of its
+    own, under the MD5 of its referral id (a pseudonym of the same type)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def codes_of(column: str) -> np.ndarray:
@@ -384,6 +391,6 @@ def link_records(con, columns: list[str], records: str) -> None:
                           from (select rowid as row, referral_id, least({smallest}) as key from {records}) r
                           join labels l using (row)),
              smallest as (select person, min(key) as key from labelled group by person)
-        select distinct referral_id, 'p_' || coalesce(replace(cast(s.key as varchar), '-', ''), referral_id) as person_key
+        select distinct referral_id, coalesce(s.key, cast(md5(referral_id) as uuid)) as person_key
         from labelled join smallest s using (person)""")
     con.unregister("labels")
