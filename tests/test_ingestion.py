@@ -438,6 +438,42 @@ def test_linkage_finds_the_real_people(tmp_path, home, world):
     assert quality["people_found"] < len(clients)
 
 
+def test_linking_in_a_day_gives_the_people_linking_everything_gives(tmp_path, home, world):
+    """The linkage links in only the batches landed since it last ran (the people they touch are linked
+    again from all their records): the people must be those of linking everything at once. A people file
+    from before the keys were UUIDs (text) is linked again whole."""
+    from orchestration.ingest.run import link_people
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    files = sorted((world / "norfolk" / "exports").glob("*.csv"))
+    for f in files[:-3]:
+        (drop / f.name).symlink_to(f)
+    area = AreaConfig("norfolk", drop_folder=drop)
+    ingest_area(area, home, KEY)
+    people_file = home / "landing" / "norfolk" / "people.parquet"
+    before = pd.read_parquet(people_file).set_index("referral_id")["person_key"]
+    for f in files[-3:]:
+        (drop / f.name).symlink_to(f)
+    ingest_area(area, home, KEY)
+    linked_in = pd.read_parquet(people_file).set_index("referral_id")["person_key"].sort_index()
+    assert len(linked_in) > len(before)
+    everything = pd.Series(link_people("norfolk", home, full=True), dtype=object)  # the counts
+    assert everything["referrals"] == len(linked_in)
+    whole = pd.read_parquet(people_file).set_index("referral_id")["person_key"].sort_index()
+    pd.testing.assert_series_equal(linked_in, whole)
+    # later records were linked to earlier people (else the test shows nothing)
+    assert whole[~whole.index.isin(before.index)].isin(set(before)).sum() > 100
+
+    with duckdb.connect() as con:  # as written before: keys as text
+        con.execute(f"copy (select referral_id, 'p_' || cast(person_key as varchar) as person_key "
+                    f"from read_parquet('{people_file}')) to '{tmp_path / 'text.parquet'}'")
+    shutil.move(tmp_path / "text.parquet", people_file)
+    counts = link_people("norfolk", home)
+    assert counts == {"referrals": len(whole), "people": whole.nunique()}
+    pd.testing.assert_series_equal(pd.read_parquet(people_file).set_index("referral_id")["person_key"].sort_index(), whole)
+
+
 def test_directories_land_from_both_feed_envelopes_and_from_files(api, home, world, monkeypatch):
     from orchestration.ingest.directory import ingest_directory
 
