@@ -158,3 +158,19 @@ def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
     found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
                         ("fct_referrals", "fct_referral_events", "int_referral_versions", "int_crisis_episodes"))
     assert not any(found.values()), found
+
+
+def test_a_warehouse_made_when_person_keys_were_text_is_made_again(warehouse_home, tmp_path):
+    """Person keys were text before they were UUIDs: `fct_referrals` could not take the new ones
+    incrementally. The build drops it first (dbt's on-run-start) and makes it again whole."""
+    home = tmp_path / "home"
+    shutil.copytree(warehouse_home / "landing", home / "landing")
+    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("alter table fct_referrals alter person_key type varchar "
+                    "using 'p_' || replace(cast(person_key as varchar), '-', '')")
+    result = ccs("build", env={**os.environ, "CCS_HOME": str(home)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
+                        ("fct_referrals", "int_crisis_episodes"))
+    assert not any(found.values()), found
