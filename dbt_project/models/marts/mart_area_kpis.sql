@@ -3,9 +3,12 @@
 -- earlier. A period is complete when the area's data covers all of it: from its first referral to its
 -- latest change, which must reach the period's last working day. Growth is given only between two
 -- complete periods (a year that started mid-way is no baseline).
--- Counted per month first; a quarter's or year's counts are sums of its months, and its distinct people,
--- staff accounts and organisations are counted from the distinct (month, person) and such pairs (so the
--- referrals are read a few times, narrowly, never copied once per period type).
+-- Counted per month first; a quarter's or year's counts are sums of its months, and its distinct staff
+-- accounts and organisations are counted from the distinct (month, account) and such pairs (so the
+-- referrals are read a few times, narrowly, never copied once per period type). Distinct people: each
+-- person's months of a year as bits, from one grouping of the referrals; a month's, quarter's or year's
+-- people are the people with any of its bits (three distinct counts over ten million referrals cost
+-- three times as much).
 with months as (
     select
         area,
@@ -19,7 +22,31 @@ with months as (
     group by all
 ),
 
-person_months as (select distinct area, sent_month as month, person_key from {{ ref('fct_referrals') }}),
+person_years as (
+    select area, sent_year as year, person_key, bit_or(1 << (month(sent_month) - 1)) as months
+    from {{ ref('fct_referrals') }}
+    group by all
+),
+
+-- one column per period of the year: "month 1" .. "month 12", "quarter 1" .. "quarter 10" (by first month), "year 1"
+people_by_period as (
+    select
+        area,
+        year,
+        {% for m in range(12) %}count(*) filter (where months & {{ 2 ** m }} != 0) as "month {{ m + 1 }}",
+        {% endfor %}
+        {% for q in range(4) %}count(*) filter (where months & {{ 7 * 8 ** q }} != 0) as "quarter {{ 3 * q + 1 }}",
+        {% endfor %}
+        count(*) as "year 1"
+    from person_years
+    group by all
+),
+
+people as (
+    select area, split_part(period, ' ', 1) as period_type,
+           make_date(year, cast(split_part(period, ' ', 2) as integer), 1) as period_start, people
+    from (unpivot people_by_period on columns(* exclude (area, year)) into name period value people)
+),
 
 user_months as (select distinct area, sent_month as month, referrer_user_id from {{ ref('fct_referrals') }}),
 
@@ -55,16 +82,11 @@ figures as (
         from months group by all
     ) as c
     join (
-        -- a month's (month, person) pairs are distinct already
-        select area, cast(date_trunc('{{ unit }}', month) as date) as period_start,
-               count({{ 'distinct' if unit != 'month' }} person_key) as people
-        from person_months group by all
-    ) as p using (area, period_start)
-    join (
         select area, cast(date_trunc('{{ unit }}', month) as date) as period_start,
                count(distinct referrer_user_id) as users_active
         from user_months group by all
     ) as u using (area, period_start)
+    join people as p on p.area = c.area and p.period_type = '{{ period_type }}' and p.period_start = c.period_start
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
