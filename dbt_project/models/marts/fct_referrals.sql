@@ -1,5 +1,7 @@
 {{ config(materialized='incremental', unique_key=['area', 'referral_id'], incremental_strategy='delete+insert',
-          on_schema_change='append_new_columns', post_hook="{{ record_built_from(this, referrals_reference()) }}") }}
+          on_schema_change='append_new_columns',
+          pre_hook=["{{ record_changed_people() }}", "{{ record_fct_referrals_change() }}"],
+          post_hook="{{ record_built_from(this, referrals_reference()) }}") }}
 -- One row per referral: its latest known state, who it belongs to (pseudonym), where they live, the
 -- organisations on each side and their types, its contact SLA, and the unmet-demand flags (bounce,
 -- sent while the service's intake was paused).
@@ -10,17 +12,14 @@
 -- as versions are only added), and with all of them every referral of their people, old and new (a
 -- bounce depends on the person's other referrals). A change in the reference data it joins (directory
 -- organisations and intake pauses, issue groups, neighbourhoods, working days) builds everything again.
--- Of the referrals built again, only the rows that differ from the table's are written.
-{% set built = batches_not_built_from(this, referrals_reference()) if is_incremental() else {'whole': true} %}
+-- Of the referrals built again, only the rows that differ from the table's are written. The people whose
+-- referrals are built again are found by a pre-hook (macros/changed_people.sql), for the models that work
+-- by person too.
+{% set built = fct_referrals_batches_to_build() %}
 {% set version_columns = 'area, referral_id, changed_at, sent_at, accepted_at, contacted_at, closed_at, status, '
     ~ 'decline_reason, outcome, issues, primary_issue, referring_organisation_id, referrer_user_id, '
     ~ 'receiving_service_id, receiving_organisation_id, lsoa_code, lsoa_vintage, age_band' %}
-with people as (
-    {% for area in areas() %}
-    select '{{ area }}' as area, referral_id, person_key from {{ source('landing', area ~ '_people') }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-),
+with people as ({{ people_files() }}),
 
 {% if built.whole %}
 -- A referral's latest version is its newest change (a version is keyed by referral and change time): a
@@ -44,29 +43,12 @@ latest_needs as (
 {% else %}
 new_versions as (select {{ version_columns }} from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
 
-relinked as (
-    select area, referral_id
-    from people as p
-    join {{ this }} as f using (area, referral_id)
-    where p.person_key is distinct from f.person_key
-),
-
-sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true),
-
-touched as (
-    select area, referral_id from new_versions
-    union select area, referral_id from relinked
-    union select area, referral_id from sla_pending
-),
-
-touched_people as (
-    select area, person_key from people semi join touched using (area, referral_id)
-    union select area, person_key from {{ this }} semi join touched using (area, referral_id)
-),
+-- the people whose referrals may have changed (their keys before and now), and all their referrals
+touched_people as (select area, person_key from {{ fct_referrals_change_relations(this).people }}),
 
 rebuilt as (
     select area, referral_id from people semi join touched_people using (area, person_key)
-    union select area, referral_id from touched
+    union select area, referral_id from {{ this }} semi join touched_people using (area, person_key)
 ),
 
 -- what the table holds of them, read once

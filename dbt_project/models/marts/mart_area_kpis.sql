@@ -5,10 +5,9 @@
 -- complete periods (a year that started mid-way is no baseline).
 -- Counted per month first; a quarter's or year's counts are sums of its months, and its distinct staff
 -- accounts and organisations are counted from the distinct (month, account) and such pairs (so the
--- referrals are read a few times, narrowly, never copied once per period type). Distinct people: each
--- person's months of a year as bits, from one grouping of the referrals; a month's, quarter's or year's
--- people are the people with any of its bits (three distinct counts over ten million referrals cost
--- three times as much).
+-- referrals are read a few times, narrowly, never copied once per period type). Distinct people: from
+-- each person's months of a year as bits (int_person_years); a month's, quarter's or year's people are
+-- the people with any of its bits.
 with months as (
     select
         area,
@@ -18,12 +17,6 @@ with months as (
         count(*) filter (where accepted_at is not null or decline_reason is not null) as responded,
         count(*) filter (where referring_organisation_type = 'local_authority'
                          or receiving_organisation_type = 'local_authority') as referrals_to_or_from_la
-    from {{ ref('fct_referrals') }}
-    group by all
-),
-
-person_years as (
-    select area, sent_year as year, person_key, bit_or(1 << (month(sent_month) - 1)) as months
     from {{ ref('fct_referrals') }}
     group by all
 ),
@@ -38,7 +31,7 @@ people_by_period as (
         {% for q in range(4) %}count(*) filter (where months & {{ 7 * 8 ** q }} != 0) as "quarter {{ 3 * q + 1 }}",
         {% endfor %}
         count(*) as "year 1"
-    from person_years
+    from {{ ref('int_person_years') }}
     group by all
 ),
 

@@ -10,17 +10,9 @@
 -- persists: single-month blips are common, since people's referrals cluster). On the test worlds these
 -- thresholds find every planted rise of a few percent of the area's volume with at most one false alarm
 -- per area and year (tests/test_warehouse.py); a rise of a few people a month in a small area can be missed.
--- (referrals and people counted from each person's referrals per month and issue: one grouping of the
--- referrals, where count(distinct) beside count(*) reads them twice)
-with person_counts as (
-    select area, sent_month as month, primary_issue, person_key, count(*) as referrals
-    from {{ ref('fct_referrals') }}
-    group by all
-),
-
-counts as (
+with counts as (
     select area, month, primary_issue, sum(referrals)::bigint as referrals, count(*) as people
-    from person_counts
+    from {{ ref('int_person_issue_months') }}
     group by all
 ),
 

@@ -4,17 +4,9 @@
 -- (decile 1-2) and referred at a rate below the area's median neighbourhood that year.
 with years as (select distinct area, sent_year as year from {{ ref('fct_referrals') }}),
 
--- referrals and people from each person's referrals per neighbourhood and year (one grouping of the referrals)
-person_counts as (
-    select area, sent_year as year, lsoa11_code, person_key, count(*) as referrals
-    from {{ ref('fct_referrals') }}
-    where lsoa11_code is not null
-    group by all
-),
-
 counts as (
     select area, year, lsoa11_code, sum(referrals)::bigint as referrals, count(*) as people
-    from person_counts
+    from {{ ref('int_person_neighbourhood_years') }}
     group by all
 ),
 

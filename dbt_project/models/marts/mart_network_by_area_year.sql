@@ -3,18 +3,25 @@
 -- type, distinct connections (unordered pairs with at least one referral either way), average
 -- distinct partners per connected organisation, referrals to the voluntary sector, LA share, and
 -- organisations joining (their first referral sent or received in the data that year).
-with referrals as (
-    select r.area, r.sent_year as year, r.referring_organisation_id as referrer,
-           r.receiving_organisation_id as receiver, f.organisation_type as referrer_type,
-           t.organisation_type as receiver_type
-    from {{ ref('fct_referrals') }} as r
-    left join {{ ref('int_organisations') }} as f on f.area = r.area and f.organisation_id = r.referring_organisation_id
-    left join {{ ref('int_organisations') }} as t on t.area = r.area and t.organisation_id = r.receiving_organisation_id
+-- The referrals are counted per (referrer, receiver) first, and everything is worked out from those few
+-- thousand flows.
+with flows as (
+    select area, sent_year as year, referring_organisation_id as referrer, receiving_organisation_id as receiver,
+           count(*) as referrals
+    from {{ ref('fct_referrals') }}
+    group by all
+),
+
+typed_flows as (
+    select r.*, f.organisation_type as referrer_type, t.organisation_type as receiver_type
+    from flows as r
+    left join {{ ref('int_organisations') }} as f on f.area = r.area and f.organisation_id = r.referrer
+    left join {{ ref('int_organisations') }} as t on t.area = r.area and t.organisation_id = r.receiver
 ),
 
 pairs as (
     select distinct area, year, least(referrer, receiver) as one, greatest(referrer, receiver) as other
-    from referrals
+    from flows
     where referrer <> receiver
 ),
 
@@ -37,14 +44,14 @@ volumes as (
     select
         area,
         year,
-        count(*) as referrals,
+        sum(referrals)::bigint as referrals,
         count(distinct referrer) filter (where referrer_type = 'local_authority') as referring_local_authority,
         count(distinct referrer) filter (where referrer_type = 'statutory') as referring_statutory,
         count(distinct referrer) filter (where referrer_type = 'vcs') as referring_vcs,
-        count(*) filter (where receiver_type = 'vcs') as referrals_to_vcs,
-        count(*) filter (where referrer_type = 'local_authority' or receiver_type = 'local_authority')
-            as referrals_to_or_from_la
-    from referrals
+        coalesce(sum(referrals) filter (where receiver_type = 'vcs'), 0)::bigint as referrals_to_vcs,
+        coalesce(sum(referrals) filter (where referrer_type = 'local_authority' or receiver_type = 'local_authority'),
+                 0)::bigint as referrals_to_or_from_la
+    from typed_flows
     group by all
 )
 

@@ -2,11 +2,9 @@
 -- The network picture's nodes and the load each organisation carries, per area and year: referrals
 -- sent and received, acceptance, capacity declines, contact SLA as the receiver, and its distinct
 -- partners (organisations it sent referrals to or received them from).
-with referrals as (select * from {{ ref('fct_referrals') }}),
-
-sent as (
+with sent as (
     select area, sent_year as year, referring_organisation_id as organisation_id, count(*) as referrals_sent
-    from referrals group by all
+    from {{ ref('fct_referrals') }} group by all
 ),
 
 received as (
@@ -21,17 +19,17 @@ received as (
         count(*) filter (where sla_due) as sla_due,
         count(*) filter (where sla_met) as sla_met,
         median(working_days_to_contact) as median_working_days_to_contact
-    from referrals group by all
+    from {{ ref('fct_referrals') }} group by all
 ),
 
 partners as (
     select area, year, organisation_id, count(distinct partner) as partners
     from (
         select area, sent_year as year, referring_organisation_id as organisation_id, receiving_organisation_id as partner
-        from referrals where referring_organisation_id <> receiving_organisation_id
+        from {{ ref('fct_referrals') }} where referring_organisation_id <> receiving_organisation_id
         union all
         select area, sent_year, receiving_organisation_id, referring_organisation_id
-        from referrals where referring_organisation_id <> receiving_organisation_id
+        from {{ ref('fct_referrals') }} where referring_organisation_id <> receiving_organisation_id
     )
     group by all
 ),

@@ -1,12 +1,14 @@
-{{ config(materialized='table') }}
 -- Crisis episodes: a person's crisis-group referrals (by primary issue), merged while consecutive
 -- referrals are less than 14 days apart. An episode is a repeat when it starts within 365 days of the
 -- end of the person's previous episode; it was followed by advice when the person had an accepted
 -- money or housing referral sent between its start and 30 days after its end.
--- A table: both repeat-crisis marts read it, and a view would work the episodes out twice.
-with crisis as (
+-- A table built by person (a person's episodes depend on their referrals only): both repeat-crisis
+-- marts read it, and a view would work the episodes out twice.
+with referrals as (select area, person_key, sent_at, primary_issue_group, accepted_at from {{ fct_referrals_of_people_to_build() }}),
+
+crisis as (
     select area, person_key, cast(sent_at as date) as sent_day
-    from {{ ref('fct_referrals') }}
+    from referrals
     where primary_issue_group = 'crisis'
 ),
 
@@ -33,7 +35,7 @@ episodes as (
 
 advice as (
     select area, person_key, cast(sent_at as date) as sent_day
-    from {{ ref('fct_referrals') }}
+    from referrals
     where primary_issue_group in ('money', 'housing') and accepted_at is not null
 )
 

@@ -1,0 +1,140 @@
+{# The people fct_referrals may have changed: models that work by person (int_crisis_episodes) rebuild
+   just those. fct_referrals' pre-hooks write, in the same transaction as its rows:
+   - fct_referrals_changed_people: the people (area, person key) whose referrals it builds again, under
+     the keys they had before and have now (a person merged into another is under both);
+   - fct_referrals_change: one row, the build (dbt's invocation id), the build before it, whether this
+     build made the table whole, and the last linkage run of each area's people file it read (the
+     referrals given another person since are those of later runs: ingest/run.py `link_people`).
+   A model that last read fct_referrals at the build before (or this one) needs only these people; any
+   other gap (it was not built, or fct_referrals was made whole) means: build everything again. #}
+
+{% macro fct_referrals_change_relations(fct) %}
+  {{ return({'change': fct.incorporate(path={'identifier': 'fct_referrals_change'}),
+             'people': fct.incorporate(path={'identifier': 'fct_referrals_changed_people'})}) }}
+{% endmacro %}
+
+{# What fct_referrals builds: everything, or the versions of the batches it has not read. Everything when
+   built first, when batches_not_built_from says so, when there is no change record (a table from before
+   it), or when an area's people file is behind the linkage run last read (an older file put back). #}
+{% macro fct_referrals_batches_to_build() %}
+  {% set whole = {'whole': true, 'new_batches': []} %}
+  {% if not is_incremental() %}{{ return(whole) }}{% endif %}
+  {% set change = fct_referrals_change_relations(this).change %}
+  {% if not table_exists(change) %}{{ return(whole) }}{% endif %}
+  {% set behind %}
+    select coalesce(bool_or(p.linked_in < c.linked_up_to[p.area]), false)
+    from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area) as p,
+         {{ change }} as c
+  {% endset %}
+  {% if run_query(behind).columns[0].values()[0] %}{{ return(whole) }}{% endif %}
+  {{ return(batches_not_built_from(this, referrals_reference())) }}
+{% endmacro %}
+
+{# fct_referrals' first pre-hook: the people it builds again. #}
+{% macro record_changed_people() %}
+  {% set built = fct_referrals_batches_to_build() %}
+  {% set relations = fct_referrals_change_relations(this) %}
+  create or replace table {{ relations.people }} as
+  {% if built.whole %}
+  select null::varchar as area, null::uuid as person_key where false
+  {% else %}
+  with people as ({{ people_files('referral_id, person_key, linked_in') }}),
+
+  new_versions as (select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
+
+  -- given another person by a linkage run since the last build
+  relinked as (
+      select area, referral_id from people, {{ relations.change }} as c where linked_in > c.linked_up_to[area]
+  ),
+
+  -- accepted but not yet due for the contact SLA: the as-of date moves on
+  sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true),
+
+  touched as (
+      select area, referral_id from new_versions
+      union select area, referral_id from relinked
+      union select area, referral_id from sla_pending
+  )
+
+  select area, person_key from people semi join touched using (area, referral_id)
+  union select area, person_key from {{ this }} semi join touched using (area, referral_id)
+  {% endif %}
+{% endmacro %}
+
+{# Its second: the change (after the first, which reads the change before it). #}
+{% macro record_fct_referrals_change() %}
+  {% set change = fct_referrals_change_relations(this).change %}
+  create or replace table {{ change }} as
+  select '{{ invocation_id }}' as build_id,
+         {% if table_exists(change) %}(select any_value(build_id) from {{ change }}){% else %}null{% endif %}::varchar
+             as previous_build_id,
+         {{ fct_referrals_batches_to_build().whole }} as whole,
+         (select map_from_entries(list((area, linked_in)))
+          from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area))
+             as linked_up_to
+{% endmacro %}
+
+{# For a model built by person: whether it must be built again whole. #}
+{% macro must_build_whole_by_person(model_relation) %}
+  {% if not execute or model.resource_type == 'unit_test' or not is_incremental() %}{{ return(true) }}{% endif %}
+  {% set state = built_from_relation(model_relation) %}
+  {% if not table_exists(state) %}{{ return(true) }}{% endif %}
+  {% set relations = fct_referrals_change_relations(ref('fct_referrals')) %}
+  {% if not table_exists(relations.change) %}{{ return(true) }}{% endif %}
+  {% set current %}
+    select count(*) = 1 and bool_and(not c.whole and s.fct_referrals_build in (c.build_id, c.previous_build_id))
+    from {{ relations.change }} as c, {{ state }} as s
+  {% endset %}
+  {{ return(not run_query(current).columns[0].values()[0]) }}
+{% endmacro %}
+
+{# Its post-hook: the build of fct_referrals it has read. #}
+{% macro record_fct_referrals_build(model_relation) %}
+{% set change = fct_referrals_change_relations(ref('fct_referrals')).change %}
+create or replace table {{ built_from_relation(model_relation) }} as
+{% if not table_exists(change) %}
+select null::varchar as fct_referrals_build
+{% else %}
+select build_id as fct_referrals_build from {{ change }}
+{% endif %}
+{% endmacro %}
+
+{# A model built by person (models/intermediate/by_person, configured in dbt_project.yml) reads
+   fct_referrals' rows of the people it builds (all of them, when whole); its pre-hook deletes what it
+   holds of those people first (everything, if whole); its post-hook records the build of fct_referrals
+   it read. #}
+{% macro fct_referrals_of_people_to_build() %}
+  {% if must_build_whole_by_person(this) %}{{ return(ref('fct_referrals')) }}{% endif %}
+  {{ return('(select * from ' ~ ref('fct_referrals') ~ ' semi join '
+            ~ fct_referrals_change_relations(ref('fct_referrals')).people ~ ' using (area, person_key))') }}
+{% endmacro %}
+
+{% macro delete_people_to_build_again() %}
+  {% if is_incremental() %}
+  delete from {{ this }}
+  {% if not must_build_whole_by_person(this) %}
+  where (area, person_key) in (select area, person_key from {{ fct_referrals_change_relations(ref('fct_referrals')).people }})
+  {% endif %}
+  {% endif %}
+{% endmacro %}
+
+{# The people files of the areas built: which person each referral belongs to (`columns`: of referral_id,
+   person_key, linked_in). #}
+{% macro people_files(columns='referral_id, person_key') %}
+  {% for area in areas() %}
+  select '{{ area }}' as area, {{ columns }} from {{ source('landing', area ~ '_people') }}
+  {% if not loop.last %}union all{% endif %}
+  {% endfor %}
+{% endmacro %}
+
+{# Whether a table is there now: fct_referrals' pre-hooks make tables dbt's relation cache (filled when a
+   build starts) does not know of. #}
+{% macro table_exists(relation) %}
+  {% if not execute %}{{ return(false) }}{% endif %}
+  {% set found %}
+    select count(*) > 0 from information_schema.tables
+    where table_catalog = '{{ relation.database }}' and table_schema = '{{ relation.schema }}'
+      and table_name = '{{ relation.identifier }}'
+  {% endset %}
+  {{ return(run_query(found).columns[0].values()[0]) }}
+{% endmacro %}
