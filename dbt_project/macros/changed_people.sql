@@ -34,30 +34,33 @@
 {% macro record_changed_people() %}
   {% set built = fct_referrals_batches_to_build() %}
   {% set relations = fct_referrals_change_relations(this) %}
-  create or replace table {{ relations.people }} as
   {% if built.whole %}
-  select null::varchar as area, null::uuid as person_key where false
+  create or replace table {{ relations.people }} as select null::varchar as area, null::uuid as person_key where false
   {% else %}
-  with people as ({{ people_files('referral_id, person_key, linked_in') }}),
-
-  new_versions as (select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
+  -- the referrals first, in a table of their own: DuckDB then knows they are few, and looks them up in
+  -- the ten million rows rather than the other way round
+  create or replace temp table fct_referrals_touched as
+  with new_versions as (select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
 
   -- given another person by a linkage run since the last build
   relinked as (
-      select area, referral_id from people, {{ relations.change }} as c where linked_in > c.linked_up_to[area]
+      select area, referral_id
+      from ({{ people_files('referral_id, linked_in') }}), {{ relations.change }} as c
+      where linked_in > c.linked_up_to[area]
   ),
 
   -- accepted but not yet due for the contact SLA: the as-of date moves on
-  sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true),
+  sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true)
 
-  touched as (
-      select area, referral_id from new_versions
-      union select area, referral_id from relinked
-      union select area, referral_id from sla_pending
-  )
+  select area, referral_id from new_versions
+  union select area, referral_id from relinked
+  union select area, referral_id from sla_pending;
 
-  select area, person_key from people semi join touched using (area, referral_id)
-  union select area, person_key from {{ this }} semi join touched using (area, referral_id)
+  create or replace table {{ relations.people }} as
+  select area, person_key from ({{ people_files() }}) semi join fct_referrals_touched using (area, referral_id)
+  union select area, person_key from {{ this }} semi join fct_referrals_touched using (area, referral_id);
+
+  drop table fct_referrals_touched
   {% endif %}
 {% endmacro %}
 

@@ -21,7 +21,7 @@ from .landing import (ROW_DIGEST, BatchReport, Landing, MalformedRowSetAside, Pr
 from .linkage import components
 from .privacy import MATCH_KEYS, malformed_row_digest, row_digests
 from .sources import ApiSettings, export_frame, fetch_changes, read_export_table
-from .validate import parse_times
+from .validate import import_great_expectations_meanwhile, parse_times
 
 
 def pending_files(area: AreaConfig, home: Path) -> list[Path]:
@@ -255,7 +255,10 @@ def ingest_area(area: AreaConfig, home: Path, key: bytes, full_resync: bool = Fa
         if area.transport == "api":
             reports = [ingest_api(area, home, key, full_resync)]
         else:
-            reports = ingest_files(area, pending_files(area, home), home, key)
+            files = pending_files(area, home)
+            if files:
+                import_great_expectations_meanwhile()
+            reports = ingest_files(area, files, home, key)
         if link:
             link_people(area.key, home)
     return reports

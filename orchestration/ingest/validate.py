@@ -180,6 +180,15 @@ def column_groups(sizes: dict[str, int]) -> list[list[str]]:
     return groups
 
 
+def import_great_expectations_meanwhile() -> None:
+    """Start importing Great Expectations (2-3 s) in a thread, while the caller reads its exports: most of
+    that work (reading files, hashing, parsing CSV with pyarrow) lets go of the GIL."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
+
+
 def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None = None) -> Validation:
     """Run the contract's rules on a batch; return the failing rows and statistics per rule.
 
