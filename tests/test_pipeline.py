@@ -179,3 +179,30 @@ def test_a_warehouse_made_when_person_keys_were_text_is_made_again(warehouse_hom
     found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
                         ("fct_referrals", "int_crisis_episodes"))
     assert not any(found.values()), found
+
+
+def test_people_files_from_before_linkage_runs_are_built_whole_then_incrementally(warehouse_home, tmp_path):
+    """People files linked before they said which linkage run gave each person (`linked_in`) cannot tell
+    the warehouse what was relinked: a build then makes fct_referrals whole; linked again (every person
+    under run 1), the next build is whole once more, and the one after incremental; all equal to a full build."""
+    home = tmp_path / "home"
+    shutil.copytree(warehouse_home / "landing", home / "landing")
+    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    for people in (home / "landing").glob("*/people.parquet"):
+        duckdb.execute(f"copy (select referral_id, person_key from read_parquet('{people}')) to '{people}.old' (format parquet)")
+        os.replace(f"{people}.old", people)
+    env = {**os.environ, "CCS_HOME": str(home)}
+    made_whole = []
+    for step in ("build", "link", "build", "build"):
+        if step == "link":
+            for people in (home / "landing").glob("*/people.parquet"):
+                shutil.copy(warehouse_home / "landing" / people.parent.name / "people.parquet", people)
+            continue
+        result = ccs("build", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            made_whole.append(con.execute("select whole from fct_referrals_change").fetchone()[0])
+    assert made_whole == [True, True, False]
+    found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
+                        ("fct_referrals", "int_crisis_episodes", "int_person_years"))
+    assert not any(found.values()), found

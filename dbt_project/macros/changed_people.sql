@@ -20,9 +20,10 @@
   {% set whole = {'whole': true, 'new_batches': []} %}
   {% if not is_incremental() %}{{ return(whole) }}{% endif %}
   {% set change = fct_referrals_change_relations(this).change %}
-  {% if not table_exists(change) %}{{ return(whole) }}{% endif %}
+  {% if not table_exists(change) or not people_files_have_linkage_runs() %}{{ return(whole) }}{% endif %}
+  {# (an area new since, or whose file had no linkage runs then, has none recorded) #}
   {% set behind %}
-    select coalesce(bool_or(p.linked_in < c.linked_up_to[p.area]), false)
+    select coalesce(bool_or(c.linked_up_to[p.area] is null or p.linked_in < c.linked_up_to[p.area]), false)
     from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area) as p,
          {{ change }} as c
   {% endset %}
@@ -72,9 +73,10 @@
          {% if table_exists(change) %}(select any_value(build_id) from {{ change }}){% else %}null{% endif %}::varchar
              as previous_build_id,
          {{ fct_referrals_batches_to_build().whole }} as whole,
+         {% if people_files_have_linkage_runs() %}
          (select map_from_entries(list((area, linked_in)))
           from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area))
-             as linked_up_to
+         {% else %}null::map(varchar, integer){% endif %} as linked_up_to
 {% endmacro %}
 
 {# For a model built by person: whether it must be built again whole. #}
@@ -128,6 +130,17 @@ select build_id as fct_referrals_build from {{ change }}
   select '{{ area }}' as area, {{ columns }} from {{ source('landing', area ~ '_people') }}
   {% if not loop.last %}union all{% endif %}
   {% endfor %}
+{% endmacro %}
+
+{# Whether every people file has its linkage runs (`linked_in`): a file linked before they were kept has
+   not, until the next ingestion links everything again. #}
+{% macro people_files_have_linkage_runs() %}
+  {% if not execute %}{{ return(true) }}{% endif %}
+  {% for area in areas() %}
+    {% set found = run_query('describe select * from ' ~ source('landing', area ~ '_people')) %}
+    {% if 'linked_in' not in found.columns[0].values() %}{{ return(false) }}{% endif %}
+  {% endfor %}
+  {{ return(true) }}
 {% endmacro %}
 
 {# Whether a table is there now: fct_referrals' pre-hooks make tables dbt's relation cache (filled when a
