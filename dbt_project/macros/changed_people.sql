@@ -1,5 +1,5 @@
-{# The people fct_referrals may have changed: models that work by person (int_crisis_episodes) rebuild
-   just those. fct_referrals' pre-hooks write, in the same transaction as its rows:
+{# The people fct_referrals may have changed: the models built by person (models/intermediate/by_person)
+   rebuild just those. fct_referrals' pre-hooks write, in the same transaction as its rows:
    - fct_referrals_changed_people: the people (area, person key) whose referrals it builds again, under
      the keys they had before and have now (a person merged into another is under both);
    - fct_referrals_change: one row, the build (dbt's invocation id), the build before it, whether this
@@ -79,7 +79,10 @@
          {% else %}null::map(varchar, integer){% endif %} as linked_up_to
 {% endmacro %}
 
-{# For a model built by person: whether it must be built again whole. #}
+{# A model built by person (models/intermediate/by_person, configured in dbt_project.yml) reads
+   fct_referrals' rows of the people it builds (all of them, when whole); its pre-hook deletes what it
+   holds of those people first (everything, if whole); its post-hook records the build of fct_referrals
+   it read. Whether it must be built again whole: #}
 {% macro must_build_whole_by_person(model_relation) %}
   {% if not execute or model.resource_type == 'unit_test' or not is_incremental() %}{{ return(true) }}{% endif %}
   {% set state = built_from_relation(model_relation) %}
@@ -93,7 +96,7 @@
   {{ return(not run_query(current).columns[0].values()[0]) }}
 {% endmacro %}
 
-{# Its post-hook: the build of fct_referrals it has read. #}
+{# Its post-hook: the build of fct_referrals it read. #}
 {% macro record_fct_referrals_build(model_relation) %}
 {% set change = fct_referrals_change_relations(ref('fct_referrals')).change %}
 create or replace table {{ built_from_relation(model_relation) }} as
@@ -104,10 +107,6 @@ select build_id as fct_referrals_build from {{ change }}
 {% endif %}
 {% endmacro %}
 
-{# A model built by person (models/intermediate/by_person, configured in dbt_project.yml) reads
-   fct_referrals' rows of the people it builds (all of them, when whole); its pre-hook deletes what it
-   holds of those people first (everything, if whole); its post-hook records the build of fct_referrals
-   it read. #}
 {% macro fct_referrals_of_people_to_build() %}
   {% if must_build_whole_by_person(this) %}{{ return(ref('fct_referrals')) }}{% endif %}
   {{ return('(select * from ' ~ ref('fct_referrals') ~ ' semi join '

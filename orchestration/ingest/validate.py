@@ -182,11 +182,19 @@ def column_groups(sizes: dict[str, int]) -> list[list[str]]:
 
 def import_great_expectations_meanwhile() -> None:
     """Start importing Great Expectations (2-3 s) in a thread, while the caller reads its exports: most of
-    that work (reading files, hashing, parsing CSV with pyarrow) lets go of the GIL."""
+    that work (reading files, hashing, parsing CSV with pyarrow) lets go of the GIL. `validate` waits for
+    it before it imports anything of GX itself (two threads importing one package at once can see its
+    modules half made); if the thread's import failed, `validate`'s own import runs it again."""
     import importlib
     import threading
 
-    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
+    global GX_IMPORT
+    if GX_IMPORT is None:
+        GX_IMPORT = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
+        GX_IMPORT.start()
+
+
+GX_IMPORT = None
 
 
 def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None = None) -> Validation:
@@ -196,6 +204,8 @@ def validate(frame: pd.DataFrame, contract: SourceContract, now: datetime | None
     its verdict is given to every row holding that value: the same failures as a run over all rows,
     at the cost of the distinct values (a batch of millions of rows repeats its labels, names and
     times over and over)."""
+    if GX_IMPORT is not None:
+        GX_IMPORT.join()
     now = now or datetime.now(timezone.utc)
     public = [f for f in contract.fields if not f.personal_role]
     if len(frame) == 0:
