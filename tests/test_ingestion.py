@@ -456,11 +456,18 @@ def test_linking_in_a_day_gives_the_people_linking_everything_gives(tmp_path, ho
     for f in files[-3:]:
         (drop / f.name).symlink_to(f)
     ingest_area(area, home, KEY)
-    linked_in = pd.read_parquet(people_file).set_index("referral_id")["person_key"].sort_index()
+    day = pd.read_parquet(people_file).set_index("referral_id").sort_index()
+    linked_in = day["person_key"]
     assert len(linked_in) > len(before)
+    # each referral says which linkage run gave it its person: the day's (2) for the new referrals and
+    # those the day gave another person, the first for the others
+    given = day.index.difference(before.index).union(before.index[before != linked_in.reindex(before.index)])
+    assert set(day.index[day["linked_in"] == 2]) == set(given) and set(day["linked_in"]) == {1, 2}
     assert link_people("norfolk", home, full=True)["referrals"] == len(linked_in)
-    whole = pd.read_parquet(people_file).set_index("referral_id")["person_key"].sort_index()
+    relinked = pd.read_parquet(people_file).set_index("referral_id").sort_index()
+    whole = relinked["person_key"]
     pd.testing.assert_series_equal(linked_in, whole)
+    pd.testing.assert_series_equal(relinked["linked_in"], day["linked_in"])  # nobody was given another person
     # later records were linked to earlier people (else the test shows nothing)
     assert whole[~whole.index.isin(before.index)].isin(set(before)).sum() > 100
 

@@ -335,8 +335,9 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
         con.execute(f"set memory_limit = '{LINKAGE_MEMORY_AFTER_LOADING}'")
         if new_batches:
             key_list = ", ".join(f'"{c}"' for c in columns)
-            if incremental:
+            if has_runs:
                 con.execute(f"create temp view people_before as select * from read_parquet({sql_list([str(people_file)])})")
+            if incremental:
                 # the people a new record touches (a shared key or referral), then all their referrals
                 sharing = " union ".join(f'select k.referral_id from keys k semi join new n on k."{c}" = n."{c}"'
                                          for c in ["referral_id", *columns])
@@ -348,12 +349,14 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
                 con.execute(f"""create table records as select referral_id, {key_list}
                     from keys where referral_id in (select referral_id from affected)""")
             link_records(con, columns, "records" if incremental else "keys")
+            # a referral keeps the run of its person unless this run gave it another (linking everything
+            # again too: the warehouse then rebuilds only what changed)
+            linked_in = (f"""select l.referral_id, l.person_key,
+                                    case when l.person_key = b.person_key then b.linked_in else {run} end as linked_in
+                             from linked l left join people_before b using (referral_id)"""
+                         if has_runs else f"select *, {run} as linked_in from linked")
             people_after = (f"""select referral_id, person_key, linked_in from people_before anti join linked using (referral_id)
-                union all
-                select l.referral_id, l.person_key,
-                       case when l.person_key = b.person_key then b.linked_in else {run} end as linked_in
-                from linked l left join people_before b using (referral_id)"""
-                            if incremental else f"select *, {run} as linked_in from linked order by referral_id")
+                                union all {linked_in}""" if incremental else f"{linked_in} order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
             con.execute(f"copy ({people_after}) to '{out}' (format parquet)")
             os.replace(out, people_file)
