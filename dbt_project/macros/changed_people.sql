@@ -1,5 +1,5 @@
 {# The people fct_referrals may have changed: the models built by person (models/intermediate/by_person)
-   rebuild just those. fct_referrals' pre-hooks write, in the same transaction as its rows:
+   rebuild just those. fct_referrals' pre-hook writes, in the same transaction as its rows:
    - fct_referrals_changed_people: the people (area, person key) whose referrals it builds again, under
      the keys they had before and have now (a person merged into another is under both);
    - fct_referrals_change: one row, the build (dbt's invocation id), the build before it, whether this
@@ -24,19 +24,25 @@
   {# (an area new since, or whose file had no linkage runs then, has none recorded) #}
   {% set behind %}
     select coalesce(bool_or(c.linked_up_to[p.area] is null or p.linked_in < c.linked_up_to[p.area]), false)
-    from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area) as p,
-         {{ change }} as c
+    from ({{ last_linkage_runs() }}) as p, {{ change }} as c
   {% endset %}
   {% if run_query(behind).columns[0].values()[0] %}{{ return(whole) }}{% endif %}
   {{ return(batches_not_built_from(this, referrals_reference())) }}
 {% endmacro %}
 
-{# fct_referrals' first pre-hook: the people it builds again. #}
-{% macro record_changed_people() %}
+{# Each area's last linkage run in its people file. #}
+{% macro last_linkage_runs() %}
+  select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area
+{% endmacro %}
+
+{# fct_referrals' pre-hook: the people it builds again, then the change (which the first step reads as it
+   was before this build). #}
+{% macro record_fct_referrals_change() %}
   {% set built = fct_referrals_batches_to_build() %}
   {% set relations = fct_referrals_change_relations(this) %}
+  {% set recorded_before = table_exists(relations.change) %}
   {% if built.whole %}
-  create or replace table {{ relations.people }} as select null::varchar as area, null::uuid as person_key where false
+  create or replace table {{ relations.people }} as select null::varchar as area, null::uuid as person_key where false;
   {% else %}
   -- the referrals first, in a table of their own: DuckDB then knows they are few, and looks them up in
   -- the ten million rows rather than the other way round
@@ -61,21 +67,16 @@
   select area, person_key from ({{ people_files() }}) semi join fct_referrals_touched using (area, referral_id)
   union select area, person_key from {{ this }} semi join fct_referrals_touched using (area, referral_id);
 
-  drop table fct_referrals_touched
+  drop table fct_referrals_touched;
   {% endif %}
-{% endmacro %}
 
-{# Its second: the change (after the first, which reads the change before it). #}
-{% macro record_fct_referrals_change() %}
-  {% set change = fct_referrals_change_relations(this).change %}
-  create or replace table {{ change }} as
+  create or replace table {{ relations.change }} as
   select '{{ invocation_id }}' as build_id,
-         {% if table_exists(change) %}(select any_value(build_id) from {{ change }}){% else %}null{% endif %}::varchar
+         {% if recorded_before %}(select any_value(build_id) from {{ relations.change }}){% else %}null{% endif %}::varchar
              as previous_build_id,
-         {{ fct_referrals_batches_to_build().whole }} as whole,
+         {{ built.whole }} as whole,
          {% if people_files_have_linkage_runs() %}
-         (select map_from_entries(list((area, linked_in)))
-          from (select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area))
+         (select map_from_entries(list((area, linked_in))) from ({{ last_linkage_runs() }}))
          {% else %}null::map(varchar, integer){% endif %} as linked_up_to
 {% endmacro %}
 

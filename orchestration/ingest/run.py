@@ -296,9 +296,9 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
     store = Path(home) / "state" / f"{area}.linkage.duckdb"
     # (a people file from before person keys were UUIDs, text then, or from before `linked_in`, is
     # linked again from the landing)
-    has_runs = people_file.exists() and parquet_type(people_file, "linked_in") is not None
-    incremental = (not full and bool(linked_batches) and has_runs and store.exists()
-                   and parquet_type(people_file, "person_key") == "UUID")
+    types = parquet_types(people_file)
+    has_runs = "linked_in" in types
+    incremental = not full and bool(linked_batches) and has_runs and store.exists() and types["person_key"] == "UUID"
     run = 1 + (last_linkage_run(people_file) if has_runs else 0)  # the file is the count: always onwards
     if not incremental:
         store.unlink(missing_ok=True)
@@ -375,13 +375,14 @@ LINKAGE_MEMORY = "2GB"
 LINKAGE_MEMORY_AFTER_LOADING = "1GB"
 
 
-def parquet_type(path: Path, column: str) -> str | None:
-    """The DuckDB type of a column of a Parquet file, from its schema."""
+def parquet_types(path: Path) -> dict[str, str]:
+    """The DuckDB type of each column of a Parquet file, from its schema (none if there is no file)."""
     import duckdb
 
+    if not path.exists():
+        return {}
     with duckdb.connect() as con:
-        found = con.execute("select duckdb_type from parquet_schema(?) where name = ?", [str(path), column]).fetchone()
-    return found[0] if found else None
+        return dict(con.execute("select name, duckdb_type from parquet_schema(?)", [str(path)]).fetchall())
 
 
 def last_linkage_run(people_file: Path) -> int:

@@ -1,6 +1,6 @@
 {{ config(materialized='incremental', unique_key=['area', 'referral_id'], incremental_strategy='delete+insert',
           on_schema_change='append_new_columns',
-          pre_hook=["{{ record_changed_people() }}", "{{ record_fct_referrals_change() }}"],
+          pre_hook="{{ record_fct_referrals_change() }}",
           post_hook="{{ record_built_from(this, referrals_reference()) }}") }}
 -- One row per referral: its latest known state, who it belongs to (pseudonym), where they live, the
 -- organisations on each side and their types, its contact SLA, and the unmet-demand flags (bounce,
