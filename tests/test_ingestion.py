@@ -158,6 +158,7 @@ def test_row_digests_tell_rows_apart_and_depend_on_the_key():
     assert digests[0] == digests[1] and len(set(digests)) == len(frame) - 1 and all(len(d) == 16 for d in digests)
     clean = table.take([0, 4])
     assert row_digests(clean, KEY) == [digests[0], digests[4]]  # a row's digest never depends on the others
+    assert row_digests(table.slice(2), KEY) == digests[2:]  # arrays that start part-way into their buffers
     assert row_digests(table, b"another-key-entirely-0123456789abcdef")[0] != digests[0]
     assert row_digests(table.rename_columns(["a", "c"]), KEY)[0] != digests[0]  # nor on the header
 

@@ -118,8 +118,7 @@ def row_digests(table: pa.Table, key: bytes) -> list[bytes]:
     # those characters: such a row (never seen in an export so far) is spelled out as a tuple instead,
     # after a \x1e and "(" that no joined row starts with
     joined = pc.binary_join_element_wise(*[pc.fill_null(c, "\x1e") for c in columns], "\x1f")
-    separators = pc.sum(pc.count_substring(joined, "\x1f")).as_py() or 0
-    missing_marks = pc.sum(pc.count_substring(joined, "\x1e")).as_py() or 0
+    separators, missing_marks = byte_counts(joined, (0x1F, 0x1E))
     rows = joined.cast(pa.binary()).to_pylist()
     if separators != len(rows) * (len(columns) - 1) or missing_marks != sum(c.null_count for c in columns):
         odd = [pc.match_substring_regex(c, "[\x1e\x1f]").fill_null(False).to_numpy(zero_copy_only=False)
@@ -129,6 +128,19 @@ def row_digests(table: pa.Table, key: bytes) -> list[bytes]:
             rows[k] = ("\x1e" + repr(tuple(c[int(k)].as_py() for c in columns))).encode()
     blake2b = hashlib.blake2b
     return [blake2b(row, key=row_key, digest_size=16).digest() for row in rows]
+
+
+def byte_counts(strings: pa.ChunkedArray | pa.Array, values: tuple[int, ...]) -> list[int]:
+    """How often each byte value occurs in the strings, counted on their bytes in place (pyarrow's
+    count_substring took a third of the digests' time)."""
+    counts = [0] * len(values)
+    for chunk in strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]:
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], offset_type)[chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0]:offsets[-1]] if len(chunk) else np.empty(0, np.uint8)
+        for k, value in enumerate(values):
+            counts[k] += int(np.count_nonzero(data == value))
+    return counts
 
 
 def row_digest_key(key: bytes, header: list[str]) -> bytes:

@@ -320,14 +320,17 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
             # a referral's versions mostly carry the same keys: a combination is kept once, under the
             # first batch that brought it
             same = " and ".join(f'k."{c}" is not distinct from i."{c}"' for c in ["referral_id", *columns])
-            # linking in, the rows new to the store are kept apart as `new` too (not found again in it)
+            # linking in, the rows new to the store are kept apart as `new` too (not found again in it).
+            # The store's rows of the incoming referrals are found first: an anti join straight against
+            # the store hashed all its rows (10 million: 1.9 s against 0.3 s)
             con.execute(f"""{"create table new as" if incremental else "insert into keys"}
-                with incoming as (
+                with incoming as materialized (
                     select min(regexp_extract(filename, '([^/]+)[.]parquet$', 1)) as batch_id,
                            cast("{referral_id}" as varchar) as referral_id, {select}
                     from read_parquet({sql_list(new_files)}, union_by_name=true, filename=true)
-                    group by all)
-                select i.* from incoming i anti join keys k on {same}""")
+                    group by all),
+                stored as (select k.* from keys k semi join incoming using (referral_id))
+                select i.* from incoming i anti join stored k on {same}""")
             if incremental:
                 con.execute("insert into keys select * from new")
         new_batches = [Path(f).stem for f in new_files]
