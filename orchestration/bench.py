@@ -261,10 +261,10 @@ def build_stage() -> None:
     """dbt build (models and tests), as `ccs build` runs it, without the publish: from the project's
     parse, like every build of a running deployment."""
     from .config import ccs_home
-    from .warehouse import dbt, ensure_manifest
+    from .warehouse import BUILD, dbt, ensure_manifest
 
     ensure_manifest()  # up to date after the parse stage: only writes the seeds
-    dbt("build", target_path=ccs_home() / "dbt" / "target")
+    dbt(*BUILD, target_path=ccs_home() / "dbt" / "target")
 
 
 def publish_stage() -> None:
@@ -578,7 +578,8 @@ def markdown(report: dict) -> str:
              "(the Dagster code location loads); each build then starts from that parse, as dagster-dbt's do. "
              "*Plain DuckDB* runs dbt's compiled SQL for the same models "
              "(views and tables as dbt materialises them) and tests in one connection, in dependency order: the "
-             "ratio is dbt build's wall time (process start, partial parse, seeds, models, unit tests, tests) over that. "
+             "ratio is dbt build's wall time (process start, partial parse, seeds, models, data tests; the unit tests run "
+             "with the test suite, not in the pipeline's builds) over that. "
              "The incremental day holds back the changes from 2022-12-30 on (the last export file is cut, "
              "the API clock set back), lands the rest, then adds them and times ingest + dbt build + publish. "
              "Ingestion steps marked as done in worker processes add up to more than the stage's wall time.", ""]

@@ -20,7 +20,7 @@ from .ingest.privacy import load_key
 from .ingest.directory import ingest_directory
 from .ingest.grants import ingest_grants
 from .ingest.run import area_lock, file_digest, ingest_area, link_people, pending_files
-from .warehouse import DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, publish, write_seeds
+from .warehouse import BUILD, DBT_EXECUTABLE, DBT_PROJECT, ensure_manifest, publish, write_seeds
 
 AREAS = sorted(p.name.removesuffix("_referrals.odcs.yaml") for p in CONTRACTS.glob("*_referrals.odcs.yaml"))
 area_partitions = dg.StaticPartitionsDefinition(AREAS)
@@ -147,7 +147,7 @@ def warehouse(context: dg.AssetExecutionContext, dbt_cli: DbtCliResource):
     with area_lock(ccs_home(), "warehouse"):  # one build at a time: DuckDB has one writer
         # the areas the manifest was parsed for (an area landing for the first time joins on reload)
         areas = json.loads(Path(dbt_project.manifest_path).read_text())["metadata"]["ccs_areas"]
-        invocation = dbt_cli.cli(["build", "--vars", json.dumps({"areas": areas})], context=context)
+        invocation = dbt_cli.cli([*BUILD, "--vars", json.dumps({"areas": areas})], context=context)
         yield from invocation.stream()
         everything = set(context.op_execution_context.op_def.output_dict)
         if set(context.op_execution_context.selected_output_names) == everything:

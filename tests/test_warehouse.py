@@ -2,6 +2,7 @@
 referrals per area and year, and the 8-working-day contact SLA (bank holidays included), for all four
 dialects."""
 
+import json
 from collections import Counter
 
 import dagster as dg
@@ -122,6 +123,35 @@ def test_repeat_crisis_matches_the_truth(warehouse, truth):
                                                                     figures["repeated_within_365_days"])
         assert abs(float(row["rate"]) - figures["rate"]) <= 0.01 and row["is_final"] == expected["final"], \
             (row["area"], row["cohort_year"], row["advice"])
+
+
+def test_the_models_unit_tests_pass(warehouse_home, tmp_path, monkeypatch):
+    """The dbt unit tests (fixtures in, rows expected out: crisis episodes, bounces, paused intake, working
+    days, repeat-rate cohorts) run here, not in the pipeline's daily builds."""
+    from orchestration.warehouse import dbt
+
+    monkeypatch.setenv("CCS_HOME", str(warehouse_home))
+    dbt("test", "--select", "test_type:unit", target_path=tmp_path)  # raises, with dbt's output, on a failure
+    results = json.loads((tmp_path / "run_results.json").read_text())["results"]
+    units = [r["status"] for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(units) >= 4 and set(units) == {"pass"}
+
+
+def test_the_published_marts_rules_are_constraints_the_engine_enforces(warehouse_home):
+    """The marts' not-null and accepted-value rules are constraints of their tables (their contracts): a
+    row that breaks one is refused when it is written, so a build that breaks one fails."""
+    with duckdb.connect(str(warehouse_home / "warehouse.duckdb")) as con:
+        kinds = dict(con.execute("select constraint_type, count(*) from duckdb_constraints() "
+                                 "where table_name like 'mart_%' group by all").fetchall())
+        assert kinds.get("NOT NULL", 0) >= 30 and kinds.get("CHECK", 0) >= 15, kinds
+        con.execute("begin")
+        with pytest.raises(duckdb.ConstraintException, match="CHECK constraint failed"):
+            con.execute("insert into mart_sla_by_area_year select * replace ('atlantis' as area) from mart_sla_by_area_year limit 1")
+        con.execute("rollback")
+        con.execute("begin")
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL constraint failed"):
+            con.execute("insert into mart_sla_by_area_year select * replace (null as year) from mart_sla_by_area_year limit 1")
+        con.execute("rollback")
 
 
 def test_the_serving_snapshot_holds_aggregates_only_and_never_blocks_a_reader(warehouse_home, truth):
