@@ -27,12 +27,14 @@ def published_tables(snapshot) -> list[str]:
 
 def differences(a, b, tables: tuple[str, ...] | None = None) -> dict[str, int]:
     """Rows in one DuckDB file's table and not the other's, per table (0 everywhere: identical); by
-    default the tables a snapshot publishes."""
+    default the tables a snapshot publishes. Not compared: `built_at`, when the build that wrote a row
+    started."""
+    rows = "select columns(lambda c: c <> 'built_at') from"
     with duckdb.connect() as con:
         con.execute(f"attach '{a}' as a (read_only)")
         con.execute(f"attach '{b}' as b (read_only)")
-        return {t: con.execute(f"select count(*) from ((from a.{t} except all from b.{t}) "
-                               f"union all (from b.{t} except all from a.{t}))").fetchone()[0]
+        return {t: con.execute(f"select count(*) from (({rows} a.{t} except all {rows} b.{t}) "
+                               f"union all ({rows} b.{t} except all {rows} a.{t}))").fetchone()[0]
                 for t in tables or published_tables(a)}
 
 
@@ -179,6 +181,31 @@ def test_a_warehouse_made_when_person_keys_were_text_is_made_again(warehouse_hom
     found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
                         ("fct_referrals", "int_crisis_episodes"))
     assert not any(found.values()), found
+
+
+def test_a_repeated_referral_event_fails_every_build_until_it_is_mended(warehouse_home, tmp_path):
+    """The uniqueness tests of the referral tables check only the rows written since they last passed. A
+    build that fails one records no pass: the builds after it check its rows again, and fail, until the
+    repeat is gone."""
+    home = tmp_path / "home"
+    shutil.copytree(warehouse_home / "landing", home / "landing")
+    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    env = {**os.environ, "CCS_HOME": str(home)}
+    warehouse = str(home / "warehouse.duckdb")
+    passes = "select count(*) from data_tests_passed where model = 'fct_referral_events'"
+    with duckdb.connect(warehouse) as con:  # an event written twice by a build (after the last pass)
+        before = con.execute(passes).fetchone()[0]
+        con.execute("insert into fct_referral_events select * replace (now() as built_at) from fct_referral_events limit 1")
+    for _ in range(2):
+        result = ccs("build", env=env)
+        assert result.returncode != 0 and "unique_combination_fct_referral_events" in result.stdout + result.stderr
+    with duckdb.connect(warehouse) as con:
+        assert con.execute(passes).fetchone()[0] == before
+        con.execute("""delete from fct_referral_events where rowid = (select max(rowid) from fct_referral_events)""")
+    result = ccs("build", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with duckdb.connect(warehouse) as con:
+        assert con.execute(passes).fetchone()[0] == before + 1
 
 
 def test_people_files_from_before_linkage_runs_are_built_whole_then_incrementally(warehouse_home, tmp_path):

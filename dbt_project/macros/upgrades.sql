@@ -9,7 +9,7 @@
       {% if person_key and person_key[0].dtype | upper != 'UUID' %}
         {{ log("fct_referrals has text person keys (an earlier version): made again whole", info=true) }}
         {% do adapter.drop_relation(relation) %}
-        {% do run_query("commit") %}{# the hook's connection ends in a rollback #}
+        {% do adapter.commit() %}{# the hook's connection ends in a rollback #}
       {% endif %}
     {% endif %}
   {% endif %}

@@ -19,9 +19,9 @@
 {% set version_columns = 'area, referral_id, changed_at, sent_at, accepted_at, contacted_at, closed_at, status, '
     ~ 'decline_reason, outcome, issues, primary_issue, referring_organisation_id, referrer_user_id, '
     ~ 'receiving_service_id, receiving_organisation_id, lsoa_code, lsoa_vintage, age_band' %}
+{% if built.whole %}
 with people as ({{ people_files() }}),
 
-{% if built.whole %}
 -- A referral's latest version is its newest change (a version is keyed by referral and change time): a
 -- narrow aggregate finds its row, then what the bounce windows need of it, and the wide versions are read
 -- once and joined to that; never sorted or held in memory (at 10 million referrals that spilled to disk).
@@ -41,13 +41,18 @@ latest_needs as (
     where {{ version_row }} in (select version_row from newest)
 ),
 {% else %}
-new_versions as (select {{ version_columns }} from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
+with new_versions as (select {{ version_columns }} from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
 
 -- the people whose referrals may have changed (their keys before and now), and all their referrals
 touched_people as (select area, person_key from {{ fct_referrals_change_relations(this).people }}),
 
+-- who each of those referrals belongs to now: every referral built again is a touched person's, under
+-- its key before or now, and a referral given another person has both keys among the touched people (so
+-- these rows are all the people the build needs, not the ten million of the people files)
+people as (select * from ({{ people_files() }}) semi join touched_people using (area, person_key)),
+
 rebuilt as (
-    select area, referral_id from people semi join touched_people using (area, person_key)
+    select area, referral_id from people
     union select area, referral_id from {{ this }} semi join touched_people using (area, person_key)
 ),
 
@@ -180,7 +185,8 @@ built_rows as (
             and r.contacted_at is not null
             and contacted.working_day_number - sent.working_day_number <= 8 as sla_met,
         r.is_bounce,
-        r.sent_during_paused_intake
+        r.sent_during_paused_intake,
+        {{ built_at() }} as built_at
     from referrals as r
     left join {{ ref('issue_groups') }} as g on g.issue = r.primary_issue
     left join organisations as referrer on referrer.area = r.area and referrer.organisation_id = r.referring_organisation_id
@@ -197,8 +203,9 @@ built_rows as (
 select * from built_rows
 {% else %}
 -- only the rebuilt rows that differ from the table's (most are as they were: replacing them too made the
--- commit checkpoint them, a third of the model's time); compared on the columns the table has
-{% set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | join(', ') %}
+-- commit checkpoint them, a third of the model's time); compared on the columns the table has but
+-- `built_at`, the build that wrote the row (macros/rows_written.sql)
+{% set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | reject('equalto', 'built_at') | join(', ') %}
 select * from built_rows
 semi join (
     select {{ columns }} from built_rows
