@@ -131,4 +131,13 @@ def contract_for(area: str, folder: Path = CONTRACTS) -> SourceContract:
     path = Path(folder) / f"{area}_referrals.odcs.yaml"
     if not path.exists():
         raise ContractError(f"no data contract for area {area!r}: expected {path}")
+    status = path.stat()
+    return contract_as_read(path, status.st_mtime_ns, status.st_size)
+
+
+@cache
+def contract_as_read(path: Path, mtime_ns: int, size: int) -> SourceContract:
+    """A contract read and checked once per process for a given modification time and size (checking
+    it against the ODCS schema takes 0.2 s, and ingestion asks for an area's contract at every step); an
+    edited contract is read again."""
     return load_contract(path)
