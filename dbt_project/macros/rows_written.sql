@@ -23,10 +23,18 @@
   {% endif %}
 {% endmacro %}
 
-{# The rows of `model` written since that build (every row, before any pass). #}
+{# Whether the model's tests have passed in a build before (when not, they check every row, without
+   first finding the rows written: a first build writes them all). #}
+{% macro data_tests_passed_before(model) %}
+  {% if not execute %}{{ return(false) }}{% endif %}
+  {% set found = run_query("select count(*) > 0 from " ~ data_tests_passed_relation()
+                           ~ " where model = '" ~ model.identifier ~ "'") %}
+  {{ return(found.columns[0].values()[0]) }}
+{% endmacro %}
+
+{# The rows of `model` written since the last build in which its tests passed. #}
 {% macro written_since_tests_passed(model) %}
-  {% set passed %}(select max(passed_at) from {{ data_tests_passed_relation() }} where model = '{{ model.identifier }}'){% endset %}
-  ({{ passed }} is null or built_at > {{ passed }})
+  built_at > (select max(passed_at) from {{ data_tests_passed_relation() }} where model = '{{ model.identifier }}')
 {% endmacro %}
 
 {# on-run-end: a model passes when every such test of it ran in this build and passed. #}
