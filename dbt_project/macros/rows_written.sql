@@ -1,8 +1,9 @@
 {# The big incremental tables (fct_referrals, fct_referral_events) say which build wrote each row
    (`built_at`: the build's start). Their uniqueness tests check only the rows that builds wrote since
-   the last build in which all of them passed (each build rewrites a few thousand referrals of ten
-   million: checking every row daily was most of a day's test time). A build whose tests fail records no
-   pass, so the next build checks its rows again, with its own. #}
+   the last build in which all of them passed, and every row until they first pass (each build rewrites
+   a few thousand referrals of ten million: checking every row daily was most of a day's test time). A
+   build whose tests fail records no pass, so the next build checks its rows again, with its own. Rows
+   from before the column (no `built_at`) were checked whole by the builds that wrote them. #}
 
 {# The column: when this build started. #}
 {% macro built_at() %}cast('{{ run_started_at.isoformat() }}' as timestamptz){% endmacro %}
@@ -11,8 +12,8 @@
   {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='data_tests_passed')) }}
 {% endmacro %}
 
-{# on-run-start: the record of passes, one row per model: the start of the last build in which every
-   test that checks only written rows passed on it. #}
+{# on-run-start: the record of passes: a row per model and build in which every test of the model that
+   checks only written rows passed (the build's start). #}
 {% macro create_data_tests_passed() %}
   {% if execute %}
     {# in a transaction of its own, committed: a hook's open transaction ends in a rollback #}
