@@ -38,6 +38,14 @@ def differences(a, b, tables: tuple[str, ...] | None = None) -> dict[str, int]:
                 for t in tables or published_tables(a)}
 
 
+def built_home_copy(warehouse_home, tmp_path):
+    """A home of its own with the built home's landing and warehouse, for a test that changes them."""
+    home = tmp_path / "home"
+    shutil.copytree(warehouse_home / "landing", home / "landing")
+    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    return home
+
+
 @pytest.fixture(scope="module")
 def run_home(world, sources, manifest, tmp_path_factory):
     """A CCS_HOME whose areas.yaml points at the test world (CSV folders, the served APIs, the grants)."""
@@ -170,9 +178,7 @@ def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
 def test_a_warehouse_made_when_person_keys_were_text_is_made_again(warehouse_home, tmp_path):
     """Person keys were text before they were UUIDs: `fct_referrals` could not take the new ones
     incrementally. The build drops it first (dbt's on-run-start) and makes it again whole."""
-    home = tmp_path / "home"
-    shutil.copytree(warehouse_home / "landing", home / "landing")
-    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    home = built_home_copy(warehouse_home, tmp_path)
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:
         con.execute("alter table fct_referrals alter person_key type varchar "
                     "using 'p_' || replace(cast(person_key as varchar), '-', '')")
@@ -187,9 +193,7 @@ def test_a_repeated_referral_event_fails_every_build_until_it_is_mended(warehous
     """The uniqueness tests of the referral tables check only the rows written since they last passed. A
     build that fails one records no pass: the builds after it check its rows again, and fail, until the
     repeat is gone."""
-    home = tmp_path / "home"
-    shutil.copytree(warehouse_home / "landing", home / "landing")
-    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    home = built_home_copy(warehouse_home, tmp_path)
     env = {**os.environ, "CCS_HOME": str(home)}
     warehouse = str(home / "warehouse.duckdb")
     passes = "select count(*) from data_tests_passed where model = 'fct_referral_events'"
@@ -212,9 +216,7 @@ def test_people_files_from_before_linkage_runs_are_built_whole_then_incrementall
     """People files linked before they said which linkage run gave each person (`linked_in`) cannot tell
     the warehouse what was relinked: a build then makes fct_referrals whole; linked again (every person
     under run 1), the next build is whole once more, and the one after incremental; all equal to a full build."""
-    home = tmp_path / "home"
-    shutil.copytree(warehouse_home / "landing", home / "landing")
-    shutil.copy(warehouse_home / "warehouse.duckdb", home / "warehouse.duckdb")
+    home = built_home_copy(warehouse_home, tmp_path)
     for people in (home / "landing").glob("*/people.parquet"):
         duckdb.execute(f"copy (select referral_id, person_key from read_parquet('{people}')) to '{people}.old' (format parquet)")
         os.replace(f"{people}.old", people)
