@@ -133,9 +133,9 @@ def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
         # a crisis bounce with exactly two earlier referrals of the person for the issue in its 90 days: with
         # one of them given a person of its own it is no bounce, and that person has a crisis episode of
         # their own, which the build after the relinking must delete (none of the three in a held-back batch)
+        landed_late = f'select distinct "Referral ID" from read_parquet({[str(b) for b in held_back]})'
         bounce, split = con.execute(f"""
-            with landed_late as (
-                select distinct "Referral ID" as referral_id from read_parquet({[str(b) for b in held_back]})),
+            with landed_late as ({landed_late}),
             pairs as (
                 select b.referral_id as bounce, a.referral_id as earlier
                 from fct_referrals as b
@@ -147,9 +147,13 @@ def test_an_incremental_build_equals_a_full_one(warehouse_home, tmp_path):
             group by bounce having count(*) = 2 order by bounce limit 1""").fetchone()
         con.execute(f"copy (select referral_id, case when referral_id = '{split}' then uuid() "
                     f"else person_key end as person_key, linked_in from read_parquet('{people}')) to '{tmp_path / 'split.parquet'}'")
-        # linked again, as a later linkage run would: the referral back with its person, under that run's number
-        con.execute(f"copy (select referral_id, person_key, case when referral_id = '{split}' then linked_in + 1 "
-                    f"else linked_in end as linked_in from read_parquet('{people}')) to '{tmp_path / 'joined.parquet'}'")
+        # linked again, as a later linkage run would: the referral back with its person, and the referrals of
+        # the held-back batches given theirs (first linked), under that run's number
+        con.execute(f"""copy (
+            select referral_id, person_key,
+                   case when referral_id = '{split}' or referral_id in ({landed_late})
+                        then (select max(linked_in) + 1 from read_parquet('{people}')) else linked_in end as linked_in
+            from read_parquet('{people}')) to '{tmp_path / 'joined.parquet'}'""")
     shutil.move(tmp_path / "split.parquet", people)
     for batch in held_back:
         shutil.move(batch, tmp_path / batch.name)

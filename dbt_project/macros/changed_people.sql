@@ -2,6 +2,9 @@
    rebuild just those. fct_referrals' pre-hook writes, in the same transaction as its rows:
    - fct_referrals_changed_people: the people (area, person key) whose referrals it builds again, under
      the keys they had before and have now (a person merged into another is under both);
+   - fct_referrals_relinked: the people files' rows (area, referral_id, person_key) of the referrals given
+     a person by a linkage run since the last build (new referrals among them): any other referral's
+     person is the one the table holds;
    - fct_referrals_change: one row, the build (dbt's invocation id), the build before it, whether this
      build made the table whole, and the last linkage run of each area's people file it read (the
      referrals given another person since are those of later runs: ingest/run.py `link_people`).
@@ -10,7 +13,8 @@
 
 {% macro fct_referrals_change_relations(fct) %}
   {{ return({'change': fct.incorporate(path={'identifier': 'fct_referrals_change'}),
-             'people': fct.incorporate(path={'identifier': 'fct_referrals_changed_people'})}) }}
+             'people': fct.incorporate(path={'identifier': 'fct_referrals_changed_people'}),
+             'relinked': fct.incorporate(path={'identifier': 'fct_referrals_relinked'})}) }}
 {% endmacro %}
 
 {# What fct_referrals builds: everything, or the versions of the batches it has not read. Everything when
@@ -30,6 +34,24 @@
   {{ return(batches_not_built_from(this, referrals_reference())) }}
 {% endmacro %}
 
+{# The people files' rows of the referrals given a person by a linkage run after those fct_referrals last
+   read (recorded in `change`): the runs are written in as numbers, so the Parquet reader skips the row
+   groups of older runs (each run's rows are written after the rest). Every area has its run recorded
+   when fct_referrals is built incrementally (fct_referrals_batches_to_build). #}
+{% macro referrals_linked_since(change) %}
+  {% set linked_up_to = {} %}
+  {% if execute %}
+    {% for row in run_query('select unnest(map_keys(linked_up_to)), unnest(map_values(linked_up_to)) from ' ~ change) %}
+      {% do linked_up_to.update({row[0]: row[1]}) %}
+    {% endfor %}
+  {% endif %}
+  {% for area in areas() %}
+  select '{{ area }}' as area, referral_id, person_key from {{ source('landing', area ~ '_people') }}
+  where linked_in > {{ linked_up_to[area] }}
+  {% if not loop.last %}union all{% endif %}
+  {% endfor %}
+{% endmacro %}
+
 {# Each area's last linkage run in its people file. #}
 {% macro last_linkage_runs() %}
   select area, max(linked_in) as linked_in from ({{ people_files('linked_in') }}) group by area
@@ -43,29 +65,28 @@
   {% set recorded_before = table_exists(relations.change) %}
   {% if built.whole %}
   create or replace table {{ relations.people }} as select null::varchar as area, null::uuid as person_key where false;
+  create or replace table {{ relations.relinked }} as
+  select null::varchar as area, null::varchar as referral_id, null::uuid as person_key where false;
   {% else %}
+  create or replace table {{ relations.relinked }} as {{ referrals_linked_since(relations.change) }};
+
   -- the referrals first, in a table of their own: DuckDB then knows they are few, and looks them up in
   -- the ten million rows rather than the other way round
   create or replace temp table fct_referrals_touched as
   with new_versions as (select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
 
-  -- given another person by a linkage run since the last build
-  relinked as (
-      select area, referral_id
-      from ({{ people_files('referral_id, linked_in') }}), {{ relations.change }} as c
-      where linked_in > c.linked_up_to[area]
-  ),
-
   -- accepted but not yet due for the contact SLA: the as-of date moves on
   sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true)
 
   select area, referral_id from new_versions
-  union select area, referral_id from relinked
+  union select area, referral_id from {{ relations.relinked }}
   union select area, referral_id from sla_pending;
 
+  -- their people before (as the table holds them) and now: a referral's person is the one the table
+  -- holds unless the linkage gave it another since
   create or replace table {{ relations.people }} as
-  select area, person_key from ({{ people_files() }}) semi join fct_referrals_touched using (area, referral_id)
-  union select area, person_key from {{ this }} semi join fct_referrals_touched using (area, referral_id);
+  select area, person_key from {{ this }} semi join fct_referrals_touched using (area, referral_id)
+  union select area, person_key from {{ relations.relinked }};
 
   drop table fct_referrals_touched;
   {% endif %}

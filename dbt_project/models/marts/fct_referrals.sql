@@ -46,27 +46,38 @@ with new_versions as (select {{ version_columns }} from {{ ref('int_referral_ver
 -- the people whose referrals may have changed (their keys before and now), and all their referrals
 touched_people as (select area, person_key from {{ fct_referrals_change_relations(this).people }}),
 
--- who each of those referrals belongs to now: every referral built again is a touched person's, under
--- its key before or now, and a referral given another person has both keys among the touched people (so
--- these rows are all the people the build needs, not the ten million of the people files)
-people as (select * from ({{ people_files() }}) semi join touched_people using (area, person_key)),
+-- the referrals the linkage gave a person since the last build (all of them a touched person's)
+relinked as (select area, referral_id, person_key from {{ fct_referrals_change_relations(this).relinked }}),
 
-rebuilt as (
-    select area, referral_id from people
-    union select area, referral_id from {{ this }} semi join touched_people using (area, person_key)
+-- the touched people's referrals as the table holds them (a referral given another person since is here
+-- under its key before, which is touched too)
+held as materialized (
+    select rowid as held_row, area, referral_id, person_key from {{ this }} semi join touched_people using (area, person_key)
 ),
 
--- what the table holds of them, read once
-before as (select * from {{ this }} semi join rebuilt using (area, referral_id)),
+-- who each referral built again belongs to now: the person the linkage gave it since, or the one held
+people as (
+    select area, referral_id, person_key from relinked
+    union all
+    select area, referral_id, person_key from held anti join relinked using (area, referral_id)
+),
 
--- their latest versions: a new one, or the one the table holds
+-- what the table holds of them, read once: their rows found by the narrow scan above, then read whole
+-- (a semi join reads every column of the ten million rows: 0.8 against 0.4 s)
+before as (select * from {{ this }} where rowid in (select held_row from held)),
+
+-- their latest versions: the newest new one, unless the table holds a newer one (a version read again is
+-- the new one). Not a window over new and held rows together: that grouped the whole rows (1.2 s)
+newest_new as (
+    select * from new_versions qualify row_number() over (partition by area, referral_id order by changed_at desc) = 1
+),
+
 latest as (
-    select * from (
-        select {{ version_columns }} from new_versions
-        union all
-        select {{ version_columns }} from before
-    )
-    qualify row_number() over (partition by area, referral_id order by changed_at desc) = 1
+    select n.* from newest_new as n
+    anti join before as b on b.area = n.area and b.referral_id = n.referral_id and b.changed_at > n.changed_at
+    union all
+    select {{ version_columns }} from before as b
+    anti join newest_new as n on n.area = b.area and n.referral_id = b.referral_id and n.changed_at >= b.changed_at
 ),
 
 latest_needs as (
