@@ -464,6 +464,8 @@ def test_linking_in_a_day_gives_the_people_linking_everything_gives(tmp_path, ho
     # those the day gave another person, the first for the others
     given = day.index.difference(before.index).union(before.index[before != linked_in.reindex(before.index)])
     assert set(day.index[day["linked_in"] == 2]) == set(given) and set(day["linked_in"]) == {1, 2}
+    # the day's numbers, kept from the numbers before it and the people it touched, are the file's
+    assert link_people("norfolk", home) == {"referrals": len(day), "people": day["person_key"].nunique()}
     assert link_people("norfolk", home, full=True)["referrals"] == len(linked_in)
     relinked = pd.read_parquet(people_file).set_index("referral_id").sort_index()
     whole = relinked["person_key"]

@@ -278,7 +278,11 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
 
     Each row of the people file says which linkage run gave the referral its person (`linked_in`, the
     runs numbered 1, 2, ... per area): the warehouse finds the referrals given another person since it
-    last read the file from that, without comparing every referral's person with the file's."""
+    last read the file from that, without comparing every referral's person with the file's.
+
+    The numbers of referrals and people are kept in the state with the people file's size and time: a day's
+    people are those before, less the people it touched, plus the people it linked them into (a person
+    not touched shares no key with them), so the file's ten million rows are not counted again."""
     import duckdb
 
     contract = contract_for(area)
@@ -361,17 +365,27 @@ def link_people(area: str, home: Path, full: bool = False) -> dict:
             people_after = (f"""select referral_id, person_key, linked_in from people_before anti join linked using (referral_id)
                                 union all {linked_in}""" if incremental else f"{linked_in} order by referral_id")
             out = landing.root / f".people.parquet.{uuid.uuid4().hex}.tmp"
-            con.execute(f"copy ({people_after}) to '{out}' (format parquet)")
+            referrals = con.execute(f"copy ({people_after}) to '{out}' (format parquet)").fetchone()[0]
+            counted = state.get("people_counts") or {}
+            people = (counted["people"] - con.execute("select count(*) from touched").fetchone()[0]
+                      + con.execute("select count(distinct person_key) from linked").fetchone()[0]
+                      if incremental and counted.get("file") == file_stat(people_file) else None)
             os.replace(out, people_file)
             for table in work_tables:
                 con.execute(f"drop table if exists {table}")
             con.execute("checkpoint")
             state = landing.state()
             state["linked_batches"] = sorted(Path(f).stem for f in files)
+            state["people_counts"] = {"file": file_stat(people_file), "referrals": referrals, "people": people}
             landing.commit_state(state)
-        referrals, people = con.execute("select count(*), count(distinct person_key) from read_parquet(?)",
-                                        [str(people_file)]).fetchone()
-    return {"referrals": referrals, "people": people}
+        counted = state.get("people_counts") or {}
+        if counted.get("file") != file_stat(people_file) or counted.get("people") is None:
+            # (a state from before the counts were kept, or a file written by a run that stopped part way)
+            referrals, people = con.execute("select count(*), count(distinct person_key) from read_parquet(?)",
+                                            [str(people_file)]).fetchone()
+            state["people_counts"] = counted = {"file": file_stat(people_file), "referrals": referrals, "people": people}
+            landing.commit_state(state)
+    return {"referrals": counted["referrals"], "people": counted["people"]}
 
 
 LINKAGE_MEMORY = "2GB"
