@@ -18,7 +18,7 @@ from orchestration.ingest.contracts import CONTRACTS, ContractError, contract_fo
 from orchestration.ingest.landing import Landing
 from orchestration.ingest.linkage import pair_quality
 from orchestration.ingest.privacy import MissingKeyError, load_key
-from orchestration.ingest.run import ingest_area, pending_files
+from orchestration.ingest.run import file_digest, ingest_area, pending_files
 from orchestration.ingest.sources import BatchError
 
 KEY = b"test-pseudonymisation-key-0123456789abcdef"
@@ -79,6 +79,11 @@ def test_csv_exports_land_once_and_reconcile(tmp_path, home, world):
     rows = pd.read_csv(export, encoding="cp1252", dtype=str, keep_default_na=False)
     rows.loc[0, "Status Date"] = "31/03/2021 23:59"
     rows.to_csv(export, index=False, encoding="cp1252")
+    # ... found changed by its size, without hashing it first
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("orchestration.ingest.run.file_digest",
+                      lambda path: pytest.fail(f"{path} hashed to tell") if path == export else file_digest(path))
+        assert pending_files(area, home) == [export]
     [again] = ingest_area(area, home, KEY)
     assert (again.landed, again.already_landed, again.quarantined, again.unchanged) == (1, 0, 0, len(rows) - 1)
     assert again.rows_in == len(rows) and again.reconciles

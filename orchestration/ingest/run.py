@@ -38,10 +38,14 @@ def pending_files(area: AreaConfig, home: Path) -> list[Path]:
 def already_read(path: Path, digests: dict, stats: dict) -> bool:
     """Read before, these very bytes. A file whose size and modification time are those it had when it
     was read is not hashed again (a drop folder holds years of exports, and a sensor looks every
-    minute); any other file of a name read before is hashed and compared."""
+    minute), nor one whose size changed (a month's export re-issued as the month goes on: 200 MB at 10
+    million referrals); a file of a name read before with its size but another time is hashed and compared."""
     if path.name not in digests:
         return False
-    return stats.get(path.name) == file_stat(path) or digests[path.name] == file_digest(path)
+    stat, known = file_stat(path), stats.get(path.name)
+    if stat == known:
+        return True
+    return (known is None or known[0] == stat[0]) and digests[path.name] == file_digest(path)
 
 
 def file_stat(path: Path) -> list[int]:
