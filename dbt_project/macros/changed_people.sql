@@ -35,21 +35,13 @@
 {% endmacro %}
 
 {# The people files' rows of the referrals given a person by a linkage run after those fct_referrals last
-   read (recorded in `change`): the runs are written in as numbers, so the Parquet reader skips the row
-   groups of older runs (each run's rows are written after the rest). Every area has its run recorded
-   when fct_referrals is built incrementally (fct_referrals_batches_to_build). #}
+   read (recorded in `change`): each area's run is written in as a number, so the Parquet reader skips
+   the row groups of older runs (each run's rows are written after the rest). Every area has its run
+   recorded when fct_referrals is built incrementally (fct_referrals_batches_to_build). #}
 {% macro referrals_linked_since(change) %}
-  {% set linked_up_to = {} %}
-  {% if execute %}
-    {% for row in run_query('select unnest(map_keys(linked_up_to)), unnest(map_values(linked_up_to)) from ' ~ change) %}
-      {% do linked_up_to.update({row[0]: row[1]}) %}
-    {% endfor %}
-  {% endif %}
-  {% for area in areas() %}
-  select '{{ area }}' as area, referral_id, person_key from {{ source('landing', area ~ '_people') }}
-  where linked_in > {{ linked_up_to[area] }}
-  {% if not loop.last %}union all{% endif %}
-  {% endfor %}
+  {% set runs = run_query('select unnest(map_keys(linked_up_to)), unnest(map_values(linked_up_to)) from ' ~ change) %}
+  select area, referral_id, person_key from ({{ people_files('referral_id, person_key, linked_in') }})
+  where linked_in > case area {% for row in runs %}when '{{ row[0] }}' then {{ row[1] }} {% endfor %}end
 {% endmacro %}
 
 {# Each area's last linkage run in its people file. #}
