@@ -193,6 +193,31 @@ def test_a_warehouse_made_when_person_keys_were_text_is_made_again(warehouse_hom
     assert not any(found.values()), found
 
 
+def test_canonical_codes_typed_otherwise_are_typed_again_as_the_contracts_list_them(warehouse_home, tmp_path):
+    """fct_referrals holds canonical codes as ENUMs of the codes the contracts allow. A table from before
+    (text) or from another list of codes is retyped in place by the next build, which then equals a full one."""
+    home = built_home_copy(warehouse_home, tmp_path)
+    warehouse = str(home / "warehouse.duckdb")
+    enums = ("select table_name, column_name, data_type from information_schema.columns "
+             "where data_type like 'ENUM%' order by all")
+    with duckdb.connect(str(warehouse_home / "warehouse.duckdb"), read_only=True) as con:
+        typed = con.execute(enums).fetchall()
+        statuses = [s for (s,) in con.execute("select distinct status from fct_referrals order by 1").fetchall()]
+    assert ("fct_referrals", "area", "ENUM('norfolk', 'oldham', 'swansea_npt', 'tower_hamlets')") in typed
+    with duckdb.connect(warehouse) as con:
+        con.execute("alter table fct_referrals alter area type varchar")
+        con.execute("alter table int_person_years alter area type varchar")
+        con.execute(f"alter table fct_referrals alter status type enum({', '.join(repr(s) for s in [*statuses, 'withdrawn'])})")
+        assert con.execute(enums).fetchall() != typed
+    result = ccs("build", env={**os.environ, "CCS_HOME": str(home)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with duckdb.connect(warehouse, read_only=True) as con:
+        assert con.execute(enums).fetchall() == typed
+    found = differences(home / "warehouse.duckdb", warehouse_home / "warehouse.duckdb",
+                        ("fct_referrals", "int_person_years", "mart_referrals_monthly"))
+    assert not any(found.values()), found
+
+
 def test_a_repeated_referral_event_fails_every_build_until_it_is_mended(warehouse_home, tmp_path):
     """The uniqueness tests of the referral tables check only the rows written since they last passed. A
     build that fails one records no pass: the builds after it check its rows again, and fail, until the
