@@ -10,17 +10,16 @@
       'status': value_map ~ "'status'",
       'decline_reason': value_map ~ "'decline_reason'",
       'outcome': value_map ~ "'outcome'",
-      'primary_issue': value_map ~ "'issues'",
-      'primary_issue_group': 'select distinct issue_group from ' ~ ref('issue_groups'),
-      'referring_organisation_type': 'select distinct organisation_type from ' ~ ref('organisation_type_map'),
-      'receiving_organisation_type': 'select distinct organisation_type from ' ~ ref('organisation_type_map'),
+      'issue': value_map ~ "'issues'",
+      'issue_group': 'select distinct issue_group from ' ~ ref('issue_groups'),
+      'organisation_type': 'select distinct organisation_type from ' ~ ref('organisation_type_map'),
   }) }}
 {% endmacro %}
 
-{# The type of a canonical-code column: ENUM('a', 'b', ...), as DuckDB writes it back. #}
-{% macro canonical_code_type(column) %}
+{# The type of a column of canonical codes of a kind (a key above): ENUM('a', 'b', ...), as DuckDB writes it back. #}
+{% macro canonical_code_type(kind) %}
   {% if model.resource_type == 'unit_test' %}{{ return('varchar') }}{% endif %}
-  {% set query = canonical_code_lists()[column] %}{# its refs are the model's dependencies, found at parse time #}
+  {% set query = canonical_code_lists()[kind] %}{# its refs are the model's dependencies, found at parse time #}
   {% if not execute %}{{ return('varchar') }}{% endif %}
   {% set codes = [] %}
   {% for code in run_query(query ~ ' order by 1').columns[0].values() if code is not none %}
