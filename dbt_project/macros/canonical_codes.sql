@@ -41,6 +41,6 @@
    casts the ENUM to it, after the grouping. So the contract check takes an ENUM for the text it is
    stored as (dbt's own check compares the type names). #}
 {% macro duckdb__format_column(column) %}
-  {% set data_type = 'VARCHAR' if column.dtype | upper | truncate(5, true, '') == 'ENUM(' else column.dtype %}
+  {% set data_type = 'VARCHAR' if (column.dtype | upper).startswith('ENUM(') else column.dtype %}
   {{ return({'name': column.name, 'data_type': data_type, 'formatted': column.column.lower() ~ ' ' ~ data_type}) }}
 {% endmacro %}
