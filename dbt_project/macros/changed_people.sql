@@ -1,7 +1,8 @@
 {# The people fct_referrals may have changed: the models built by person (models/intermediate/by_person)
    rebuild just those. fct_referrals' pre-hook writes, in the same transaction as its rows:
    - fct_referrals_changed_people: the people (area, person key) whose referrals it builds again, under
-     the keys they had before and have now (a person merged into another is under both);
+     the keys they had before and have now (a person merged into another is under both): the people of
+     the referrals with new versions or given a person since;
    - fct_referrals_relinked: the people files' rows (area, referral_id, person_key) of the referrals given
      a person by a linkage run since the last build (new referrals among them): any other referral's
      person is the one the table holds;
@@ -63,16 +64,12 @@
   create or replace table {{ relations.relinked }} as {{ referrals_linked_since(relations.change) }};
 
   -- the referrals first, in a table of their own: DuckDB then knows they are few, and looks them up in
-  -- the ten million rows rather than the other way round
+  -- the ten million rows rather than the other way round. (The referrals accepted but not yet due for the
+  -- contact SLA are built again too, as the as-of date moves on, but alone: their people are not touched,
+  -- see fct_referrals.sql)
   create or replace temp table fct_referrals_touched as
-  with new_versions as (select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}),
-
-  -- accepted but not yet due for the contact SLA: the as-of date moves on
-  sla_pending as (select area, referral_id from {{ this }} where accepted_at is not null and sla_due is not true)
-
-  select area, referral_id from new_versions
-  union select area, referral_id from {{ relations.relinked }}
-  union select area, referral_id from sla_pending;
+  select area, referral_id from {{ ref('int_referral_versions') }} where {{ in_batches(built.new_batches) }}
+  union select area, referral_id from {{ relations.relinked }};
 
   -- their people before (as the table holds them) and now: a referral's person is the one the table
   -- holds unless the linkage gave it another since
