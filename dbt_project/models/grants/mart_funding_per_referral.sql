@@ -23,15 +23,26 @@ entities as (
     from keyed group by all
 ),
 
+-- counted per receiving organisation first, then per recipient (a few thousand rows to join, not every referral)
+received as (
+    select area, sent_year, receiving_organisation_id as organisation_id,
+           count(*) as referrals_received,
+           count(*) filter (where status in ('accepted', 'contacted', 'closed')) as accepted,
+           count(*) filter (where decline_reason = 'no_capacity') as declined_no_capacity,
+           count(*) filter (where decline_reason in ('no_capacity', 'not_eligible', 'out_of_area')
+                            or status = 'expired') as unmet_referrals
+    from {{ ref('fct_referrals') }}
+    group by all
+),
+
 demand as (
     select k.area, cast(r.sent_year as integer) as year, k.recipient_key,
-           count(*) as referrals_received,
-           count(*) filter (where r.status in ('accepted', 'contacted', 'closed')) as accepted,
-           count(*) filter (where r.decline_reason = 'no_capacity') as declined_no_capacity,
-           count(*) filter (where r.decline_reason in ('no_capacity', 'not_eligible', 'out_of_area')
-                            or r.status = 'expired') as unmet_referrals
-    from {{ ref('fct_referrals') }} as r
-    join keyed as k on k.area = r.area and k.organisation_id = r.receiving_organisation_id
+           sum(r.referrals_received)::bigint as referrals_received,
+           sum(r.accepted)::bigint as accepted,
+           sum(r.declined_no_capacity)::bigint as declined_no_capacity,
+           sum(r.unmet_referrals)::bigint as unmet_referrals
+    from received as r
+    join keyed as k on k.area = r.area and k.organisation_id = r.organisation_id
     group by all
 ),
 

@@ -2,9 +2,17 @@
 -- The network picture's nodes and the load each organisation carries, per area and year: referrals
 -- sent and received, acceptance, capacity declines, contact SLA as the receiver, and its distinct
 -- partners (organisations it sent referrals to or received them from).
-with sent as (
-    select area, sent_year as year, referring_organisation_id as organisation_id, count(*) as referrals_sent
+-- the referrals counted per (referrer, receiver) first: what each sent, and its partners either way, are
+-- worked out from those few thousand flows (not from every referral twice over)
+with flows as (
+    select area, sent_year as year, referring_organisation_id as referrer, receiving_organisation_id as receiver,
+           count(*) as referrals
     from {{ ref('fct_referrals') }} group by all
+),
+
+sent as (
+    select area, year, referrer as organisation_id, sum(referrals)::bigint as referrals_sent
+    from flows group by all
 ),
 
 received as (
@@ -25,11 +33,9 @@ received as (
 partners as (
     select area, year, organisation_id, count(distinct partner) as partners
     from (
-        select area, sent_year as year, referring_organisation_id as organisation_id, receiving_organisation_id as partner
-        from {{ ref('fct_referrals') }} where referring_organisation_id <> receiving_organisation_id
+        select area, year, referrer as organisation_id, receiver as partner from flows where referrer <> receiver
         union all
-        select area, sent_year, receiving_organisation_id, referring_organisation_id
-        from {{ ref('fct_referrals') }} where referring_organisation_id <> receiving_organisation_id
+        select area, year, receiver, referrer from flows where referrer <> receiver
     )
     group by all
 ),

