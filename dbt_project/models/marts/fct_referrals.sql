@@ -10,8 +10,9 @@
 -- building everything: those with versions in batches not read before and those the linkage gave another
 -- person, with every referral of their people, old and new (a bounce depends on the person's other
 -- referrals); and those accepted but not yet due for the contact SLA (the as-of date moves on; it never
--- goes back, as versions are only added), alone: nothing else of them or their people changes. A change in the reference data it joins (directory
--- organisations and intake pauses, issue groups, neighbourhoods, working days) builds everything again.
+-- goes back, as versions are only added), alone: nothing else of them or their people changes. A change in
+-- the reference data it joins (directory organisations and intake pauses, issue groups, neighbourhoods,
+-- working days) builds everything again.
 -- Of the referrals built again, only the rows that differ from the table's are written. The people whose
 -- referrals are built again are found by a pre-hook (macros/changed_people.sql), for the models that work
 -- by person too.
